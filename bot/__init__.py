@@ -1,0 +1,1 @@
+"""Gateway between chat channels and the dialogue engine (in the server process)."""

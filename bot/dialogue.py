@@ -1,0 +1,90 @@
+"""The dialogue engine behind a small interface; Rasa's REST channel is the real implementation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class BotReply:
+    text: str = ""
+    buttons: list[Button] = field(default_factory=list)
+    image: str | None = None
+    document: str | None = None
+
+    def payload(self) -> dict[str, Any] | None:
+        if not (self.buttons or self.image or self.document):
+            return None
+        return {
+            "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons],
+            "image": self.image,
+            "document": self.document,
+        }
+
+    @classmethod
+    def from_payload(cls, text: str, payload: dict[str, Any] | None) -> BotReply:
+        payload = payload or {}
+        buttons = [Button(b["title"], b["payload"]) for b in payload.get("buttons") or []]
+        return cls(text, buttons, payload.get("image"), payload.get("document"))
+
+
+class DialogueUnavailable(RuntimeError):
+    """The engine could not be reached or answered with an error."""
+
+
+class DialogueEngine(Protocol):
+    def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]: ...
+
+    def is_ready(self) -> bool: ...
+
+
+def parse_rasa_replies(data: list[dict[str, Any]]) -> list[BotReply]:
+    replies = []
+    for item in data:
+        custom = item.get("custom") or {}
+        buttons = [Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in item.get("buttons") or []]
+        replies.append(
+            BotReply(
+                text=item.get("text") or "",
+                buttons=buttons,
+                image=item.get("image"),
+                document=custom.get("document") if isinstance(custom, dict) else None,
+            )
+        )
+    return replies
+
+
+class RasaRestEngine:
+    """Talks to ``rasa run`` through its REST channel (``/webhooks/rest/webhook``)."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+        self._client = httpx.Client(base_url=base_url, timeout=timeout_s)
+
+    def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
+        try:
+            response = self._client.post(
+                "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise DialogueUnavailable(str(exc)) from exc
+        return parse_rasa_replies(response.json())
+
+    def is_ready(self) -> bool:
+        try:
+            response = self._client.get("/status", timeout=3)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and bool(response.json().get("model_file"))
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,1 @@
+"""negocia server: domain, persistence, HTTP API and CLI."""

@@ -1,0 +1,52 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from server.api.routes import health, internal, sandbox, web
+from server.container import Container, build_container
+from server.settings import Settings, get_settings
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        message = str(err.get("msg", "inválido")).removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":
+            message = "JSON inválido no corpo da requisição"
+        elif err.get("type") == "missing":
+            message = "campo obrigatório"
+        errors.append({"field": loc or None, "message": message})
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings or (container.settings if container else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = container or build_container(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.container.close()
+
+    app = FastAPI(title="negocia", version="0.1.0", lifespan=lifespan)
+    if container is not None:
+        app.state.container = container
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(health.router)
+    app.include_router(sandbox.router)
+    app.include_router(internal.router)
+    app.include_router(web.router)
+    return app

@@ -1,0 +1,132 @@
+"""Who is writing, and have they proved it? (Conversation context and CNPJ-root verification.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from server.db import repositories as repo
+from server.db.models import Channel, Contact, Conversation, ConversationState, Debtor
+from server.domain.cnpj import parse_root
+from server.domain.identity import (
+    IdentityStatus,
+    VerificationDecision,
+    VerificationOutcome,
+    decide_verification,
+)
+from server.domain.phone import InvalidPhone, match_key
+
+HANDOFF_IDENTITY_FAILED = "identity_failed"
+
+
+class ConversationNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class IdentityPolicy:
+    max_attempts: int = 3
+    verification_valid_for: timedelta = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class ConversationContext:
+    status: IdentityStatus
+    attempts_left: int
+    creditor_name: str | None
+    contact_first_name: str | None  # only once verified
+
+
+def candidate_contacts(session: Session, conversation: Conversation) -> Sequence[Contact]:
+    if conversation.channel == Channel.TELEGRAM:
+        try:
+            user_id = int(conversation.address)
+        except ValueError:
+            return []
+        stmt = (
+            select(Contact)
+            .where(Contact.telegram_user_id == user_id)
+            .options(selectinload(Contact.debtor).selectinload(Debtor.creditor))
+        )
+        return session.scalars(stmt).all()
+    try:
+        key = match_key(conversation.address)
+    except InvalidPhone:
+        return []
+    return repo.contacts_by_phone_key(session, key)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def identity_status(
+    session: Session, conversation: Conversation, now: datetime, policy: IdentityPolicy
+) -> IdentityStatus:
+    if conversation.disclosure_locked_at is not None:
+        return IdentityStatus.LOCKED
+    if (
+        conversation.contact_id is not None
+        and conversation.verified_at is not None
+        and now - _aware(conversation.verified_at) <= policy.verification_valid_for
+    ):
+        return IdentityStatus.VERIFIED
+    if not candidate_contacts(session, conversation):
+        return IdentityStatus.UNKNOWN
+    return IdentityStatus.UNVERIFIED
+
+
+def load_conversation(session: Session, public_id: str, *, for_update: bool = False) -> Conversation:
+    conversation = repo.conversation_by_public_id(session, public_id, for_update=for_update)
+    if conversation is None:
+        raise ConversationNotFound(public_id)
+    return conversation
+
+
+def conversation_context(
+    session: Session, public_id: str, now: datetime, policy: IdentityPolicy, creditor_name: str
+) -> ConversationContext:
+    conversation = load_conversation(session, public_id)
+    status = identity_status(session, conversation, now, policy)
+    first_name = None
+    if status == IdentityStatus.VERIFIED and conversation.contact is not None:
+        first_name = conversation.contact.name.split()[0] if conversation.contact.name else None
+    attempts_left = max(policy.max_attempts - conversation.verification_failures, 0)
+    if status == IdentityStatus.LOCKED:
+        attempts_left = 0
+    return ConversationContext(status, attempts_left, creditor_name, first_name)
+
+
+def verify_identity(
+    session: Session, public_id: str, answer: str, now: datetime, policy: IdentityPolicy
+) -> VerificationDecision:
+    """Check a typed CNPJ root and record the result (commit is the caller's)."""
+    conversation = load_conversation(session, public_id, for_update=True)
+    status = identity_status(session, conversation, now, policy)
+    if status == IdentityStatus.VERIFIED:
+        return VerificationDecision(VerificationOutcome.VERIFIED, conversation.verification_failures, 0,
+                                    conversation.contact_id)
+    roots = {c.debtor.cnpj_root: c.id for c in candidate_contacts(session, conversation)}
+    decision = decide_verification(
+        parse_root(answer),
+        roots,
+        conversation.verification_failures,
+        policy.max_attempts,
+        locked=status == IdentityStatus.LOCKED,
+    )
+    conversation.verification_failures = decision.failures
+    if decision.outcome == VerificationOutcome.VERIFIED:
+        conversation.contact_id = decision.contact_id
+        conversation.verified_at = now
+        conversation.verification_failures = 0
+    elif decision.outcome == VerificationOutcome.LOCKED and conversation.disclosure_locked_at is None:
+        conversation.disclosure_locked_at = now
+        conversation.state = ConversationState.WAITING_HUMAN
+        conversation.handoff_reason = HANDOFF_IDENTITY_FAILED
+    session.flush()
+    return decision

@@ -1,0 +1,52 @@
+"""All configuration, from ``NEGOCIA_*`` environment variables or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEGOCIA_", env_file=".env", extra="ignore")
+
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'negocia.db'}"
+    redis_url: str | None = None
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    rasa_url: str | None = None  # default: http://127.0.0.1:{rasa_port}
+    rasa_timeout_s: float = 30.0
+
+    # Shared secret between the action server and the internal API.
+    service_token: SecretStr = SecretStr("dev-service-token-change-me")
+    public_base_url: str | None = None
+
+    # The creditor this installation collects for (one per deployment).
+    creditor_legal_name: str = "Horizonte Distribuidora de Alimentos Ltda"
+    creditor_trade_name: str = "Horizonte Distribuidora"
+    creditor_cnpj: str = "33445566000186"
+
+    sandbox_enabled: bool = True
+    timezone: str = "America/Sao_Paulo"
+    max_identity_attempts: int = Field(default=3, ge=1)
+    model_cache_dir: Path = Path.home() / ".cache" / "negocia" / "models"
+
+    @property
+    def resolved_rasa_url(self) -> str:
+        return self.rasa_url or f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def server_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
