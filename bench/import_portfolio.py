@@ -33,7 +33,7 @@ from server.services.portfolio_import import ImportReport, import_portfolio
 PG_ADMIN_URL = os.environ.get("NEGOCIA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 HEADER = "cnpj;razao_social;segmento;contato_nome;contato_telefone;contato_email;fatura;emissao;vencimento;valor;descricao"
 SEGMENTS = ["Varejo", "Supermercado", "Restaurante", "Padaria", "Hotelaria", "Atacado", ""]
-NAMES = ["Ana", "Bruno", "Carla", "Diego", "Eduarda", "Felipe", "Gabriela", "Henrique", "Isabela", "João"]
+NAMES = ["Ana", "Bruno", "Carla", "Diego", "Eduarda", "Felipe", "Gabriela", "Henrique", "Isabela", "Joao"]
 SURNAMES = ["Silva", "Souza", "Oliveira", "Santos", "Pereira", "Lima", "Carvalho", "Ferreira", "Almeida"]
 KINDS = ["Comércio", "Mercado", "Distribuidora", "Restaurante", "Padaria", "Empório", "Atacadista"]
 
@@ -88,6 +88,7 @@ def _debtor_rows(rng: random.Random, index: int, invoices: int, ddds: list[int])
         due = issue + timedelta(days=rng.choice((15, 28, 30, 45, 60)))
         iso = rng.random() < 0.3
         amount = _amount(rng)
+        description = f"Pedido {rng.randint(1000, 99999)}"
         both = len(contacts) == 2 and produced + 2 <= invoices and rng.random() < 0.3
         chosen = contacts if both else [contacts[produced % len(contacts)]]
         for person, phone, email in chosen:
@@ -103,7 +104,7 @@ def _debtor_rows(rng: random.Random, index: int, invoices: int, ddds: list[int])
                     _date(issue, iso),
                     _date(due, iso),
                     amount,
-                    f"Pedido {rng.randint(1000, 99999)}",
+                    description,
                 )
             )
             produced += 1

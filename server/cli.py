@@ -47,6 +47,13 @@ def _cmd_demo_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from server.rasa_model import ensure_model
+
+    print(ensure_model(get_settings(), force=args.force))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="negocia", description="negocia: negociação de dívidas B2B")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="sobe servidor, Rasa e servidor de ações")
     run.add_argument("--no-demo", action="store_true", help="não carrega os dados de demonstração")
     run.set_defaults(func=_cmd_run)
+
+    train = sub.add_parser("train", help="treina o modelo Rasa se domínio, config ou dados mudaram")
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(func=_cmd_train)
 
     sub.add_parser("serve", help="sobe só o servidor HTTP").set_defaults(func=_cmd_serve)
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 import unicodedata
 from collections.abc import Callable
@@ -55,6 +56,7 @@ from server.domain.cnpj import InvalidCNPJ, format_cnpj, normalize_cnpj
 from server.domain.formatting import format_brl, format_date
 from server.domain.phone import InvalidPhone, match_key, normalize_phone
 
+TEXT_COLUMNS = ("razao_social", "segmento", "contato_nome", "descricao")
 COLUMNS: tuple[str, ...] = (
     "cnpj",
     "razao_social",
@@ -89,6 +91,7 @@ _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
+_MESSY_SPACE = re.compile(r"\s{2,}|[^\S ]")
 _XX_PREFIX = re.compile(r"^(\(?\s*)0\s*xx\s*", re.IGNORECASE)
 T = TypeVar("T")
 _AMOUNT_HINT = "(use 1.234,56 ou 1234.56)"
@@ -192,8 +195,8 @@ def decode(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _clean(text: str) -> str:
-    return " ".join(text.split())
+def _collapse_spaces(text: str) -> str:
+    return " ".join(text.split()) if _MESSY_SPACE.search(text) else text
 
 
 def header_key(name: str) -> str:
@@ -240,14 +243,12 @@ def parse_amount(raw: str) -> Decimal:
     integer, decimals = _split_amount(text, raw)
     if len(decimals) > 2:
         raise _Invalid(f"valor '{raw}' com mais de 2 casas decimais")
-    value = Decimal(f"{integer}.{decimals or '0'}")
-    if negative:
-        value = -value
+    value = Decimal(f"{'-' if negative else ''}{integer}.{decimals:0<2}")
     if value <= 0:
         raise _Invalid(f"valor deve ser maior que zero (recebido '{raw}')")
     if value > MAX_AMOUNT:
         raise _Invalid(f"valor '{raw}' grande demais")
-    return value.quantize(Decimal("0.01"))
+    return value
 
 
 def _split_amount(text: str, raw: str) -> tuple[str, str]:
@@ -409,21 +410,21 @@ class _Builder:
             self.invoices[row.invoice] = invoice
             debtor.invoices.append(invoice)
             return True
-        differences = [
+        pairs: list[tuple[str, object, object]] = [
             ("cnpj", known.debtor_cnpj, row.cnpj),
-            ("emissao", format_date(known.issue_date), format_date(row.issue_date)),
-            ("vencimento", format_date(known.due_date), format_date(row.due_date)),
-            ("valor", plain_brl(known.principal), plain_brl(row.principal)),
+            ("emissao", known.issue_date, row.issue_date),
+            ("vencimento", known.due_date, row.due_date),
+            ("valor", known.principal, row.principal),
             ("descricao", known.description or "", row.description or ""),
         ]
         ok = True
-        for column, before, now in differences:
+        for column, before, now in pairs:
             if before != now:
                 self._error(
                     row.line,
                     column,
                     f"fatura {row.invoice} aparece com dados diferentes na linha {known.line}: "
-                    f"{column} '{before}' ≠ '{now}'",
+                    f"{column} '{_show(column, before)}' ≠ '{_show(column, now)}'",
                 )
                 ok = False
         return ok
@@ -451,6 +452,16 @@ class _Builder:
 
     def _error(self, line: int, column: str, reason: str) -> None:
         self.result.errors.append(RowError(line, column, reason))
+
+
+def _show(column: str, value: object) -> str:
+    if column == "cnpj":
+        return format_cnpj(str(value))
+    if isinstance(value, date):
+        return format_date(value)
+    if isinstance(value, Decimal):
+        return plain_brl(value)
+    return str(value)
 
 
 def plain_brl(value: Decimal) -> str:
@@ -505,6 +516,7 @@ def _read(reader: Reader, result: ParsedPortfolio) -> None:
         return
     builder = _Builder(result)
     width = len(header)
+    pick = operator.itemgetter(*(index[c] for c in COLUMNS))
     last_line = reader.line_num
     for fields in reader:
         line = last_line + 1  # where this record starts (a quoted field may span lines)
@@ -522,7 +534,9 @@ def _read(reader: Reader, result: ParsedPortfolio) -> None:
                 )
             )
             continue
-        values = {c: _clean(fields[i]) for c, i in index.items()}
+        values = dict(zip(COLUMNS, map(str.strip, pick(fields)), strict=True))
+        for column in TEXT_COLUMNS:
+            values[column] = _collapse_spaces(values[column])
         row, errors = _parse_row(line, values)
         if row is None:
             result.errors.extend(errors)

@@ -299,11 +299,8 @@ class _Writer:
         debtor_ids = {cnpj: d.id for cnpj, d in stored.debtors.items()}
         self._insert(DEBTORS, [self._debtor_row(d) for d in self.plan.new_debtors])
         if self.plan.new_debtors:
-            debtor_ids = dict(
-                self.session.execute(
-                    select(DEBTORS.c.cnpj, DEBTORS.c.id).where(DEBTORS.c.creditor_id == self.creditor_id)
-                ).tuples()
-            )
+            ids = select(DEBTORS.c.cnpj, DEBTORS.c.id).where(DEBTORS.c.creditor_id == self.creditor_id)
+            debtor_ids = {cnpj: debtor_id for cnpj, debtor_id in self.session.execute(ids)}
         self._update_debtors()
         self._insert(CONTACTS, [self._contact_row(debtor_ids[cnpj], c) for cnpj, c in self.plan.new_contacts])
         self._update_contacts()
