@@ -42,7 +42,7 @@ import io
 import operator
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -500,27 +500,50 @@ def parse_portfolio(data: bytes) -> ParsedPortfolio:
     if not text.strip():
         result.errors.append(RowError(1, "", "arquivo sem linhas de dados"))
         return result
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    # strict: an unclosed quote is an error instead of silently swallowing the following rows.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     try:
-        _read(reader, result)
-    except csv.Error as exc:
-        result.errors.append(RowError(reader.line_num, "", f"CSV malformado: {exc}"))
+        _read(_records(reader), result)
+    except _Malformed as exc:
+        result.errors.append(
+            RowError(
+                exc.line,
+                "",
+                "CSV malformado a partir desta linha (aspas não fechadas?); leitura interrompida",
+            )
+        )
     result.errors.sort(key=lambda e: (e.line, COLUMNS.index(e.column) if e.column in COLUMNS else -1))
     return result
 
 
-def _read(reader: Reader, result: ParsedPortfolio) -> None:
-    header = next(reader)
+class _Malformed(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _records(reader: Reader) -> Iterator[tuple[int, list[str]]]:
+    """(physical line where the record starts, fields): a quoted field may span lines."""
+    while True:
+        line = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            raise _Malformed(line) from None
+        yield line, fields
+
+
+def _read(records: Iterator[tuple[int, list[str]]], result: ParsedPortfolio) -> None:
+    _, header = next(records)
     index = _column_index(header, result)
     if index is None:
         return
     builder = _Builder(result)
     width = len(header)
     pick = operator.itemgetter(*(index[c] for c in COLUMNS))
-    last_line = reader.line_num
-    for fields in reader:
-        line = last_line + 1  # where this record starts (a quoted field may span lines)
-        last_line = reader.line_num
+    for line, fields in records:
         if not any(f.strip() for f in fields):
             continue
         result.rows += 1
