@@ -45,7 +45,9 @@ class ValidateIdentityForm(FormValidationAction):
             dispatcher.utter_message(response="utter_identity_confirmed")
             return {"cnpj_root": "ok", "identity_status": "verified"}
         if outcome == "mismatch":
-            dispatcher.utter_message(response="utter_cnpj_mismatch", attempts_left=result.get("attempts_left"))
+            dispatcher.utter_message(
+                response="utter_cnpj_mismatch", attempts_left=result.get("attempts_left")
+            )
             return {"cnpj_root": None}
         if outcome in ("locked", "unknown"):
             # action_show_debts, run when the form ends, tells the contact why nothing is shown.

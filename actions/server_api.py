@@ -26,7 +26,7 @@ class ServerApi:
     timeout_s: float = 10.0
 
     @classmethod
-    def from_env(cls) -> "ServerApi":
+    def from_env(cls) -> ServerApi:
         port = os.environ.get("NEGOCIA_HTTP_PORT", "8000")
         return cls(
             base_url=os.environ.get("NEGOCIA_SERVER_URL", f"http://127.0.0.1:{port}"),
@@ -37,12 +37,14 @@ class ServerApi:
         headers = {"Authorization": f"Bearer {self.token}"}
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.request(method, self.base_url + path, json=json, headers=headers) as resp:
-                    body = await resp.json(content_type=None)
-                    if resp.status >= 500 or resp.status in (401, 404):
-                        raise ServerApiError(f"{method} {path}: HTTP {resp.status}")
-                    return ApiResponse(resp.status, body if isinstance(body, dict) else {})
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(method, self.base_url + path, json=json, headers=headers) as resp,
+            ):
+                body = await resp.json(content_type=None)
+                if resp.status >= 500 or resp.status in (401, 404):
+                    raise ServerApiError(f"{method} {path}: HTTP {resp.status}")
+                return ApiResponse(resp.status, body if isinstance(body, dict) else {})
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ServerApiError(f"{method} {path}: {exc}") from exc
 

@@ -30,7 +30,9 @@ from server.domain.cnpj import check_digits
 from server.domain.phone import VALID_DDDS
 from server.services.portfolio_import import ImportReport, import_portfolio
 
-PG_ADMIN_URL = os.environ.get("NEGOCIA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "NEGOCIA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 HEADER = "cnpj;razao_social;segmento;contato_nome;contato_telefone;contato_email;fatura;emissao;vencimento;valor;descricao"
 SEGMENTS = ["Varejo", "Supermercado", "Restaurante", "Padaria", "Hotelaria", "Atacado", ""]
 NAMES = ["Ana", "Bruno", "Carla", "Diego", "Eduarda", "Felipe", "Gabriela", "Henrique", "Isabela", "Joao"]
@@ -191,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     data = generate_csv(args.rows, args.debtors)
-    print(f"CSV gerado: {args.rows} linhas, {len(data) / 1e6:.1f} MB em {time.perf_counter() - started:.2f} s")
+    print(
+        f"CSV gerado: {args.rows} linhas, {len(data) / 1e6:.1f} MB em {time.perf_counter() - started:.2f} s"
+    )
     if args.save:
         args.save.write_bytes(data)
     sqlite_rate = bench_sqlite(data, args.rows)

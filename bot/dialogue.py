@@ -51,7 +51,9 @@ def parse_rasa_replies(data: list[dict[str, Any]]) -> list[BotReply]:
     replies = []
     for item in data:
         custom = item.get("custom") or {}
-        buttons = [Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in item.get("buttons") or []]
+        buttons = [
+            Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in item.get("buttons") or []
+        ]
         replies.append(
             BotReply(
                 text=item.get("text") or "",

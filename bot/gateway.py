@@ -85,12 +85,12 @@ class Gateway:
                 replies = [BotReply(texts.ASSISTANT_UNAVAILABLE)]
                 author = Author.SYSTEM
             with self._sessions() as session:
-                conversation = repo.conversation_by_public_id(session, public_id)
-                assert conversation is not None
+                stored = repo.conversation_by_public_id(session, public_id)
+                assert stored is not None
                 for reply in replies:
                     repo.add_message(
                         session,
-                        conversation,
+                        stored,
                         direction=Direction.OUTBOUND,
                         author=author,
                         text=reply.text,

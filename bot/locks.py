@@ -47,7 +47,9 @@ class RedisLocks:
 
     @contextmanager
     def hold(self, key: str) -> Iterator[None]:
-        lock = self._client.lock(self._prefix + key, timeout=self._timeout_s, blocking_timeout=self._timeout_s)
+        lock = self._client.lock(
+            self._prefix + key, timeout=self._timeout_s, blocking_timeout=self._timeout_s
+        )
         if not lock.acquire():
             raise TimeoutError(f"could not lock conversation {key}")
         try:

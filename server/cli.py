@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="sobe só o servidor HTTP").set_defaults(func=_cmd_serve)
 
-    demo = sub.add_parser("demo", help="dados de demonstração").add_subparsers(dest="demo_command", required=True)
+    demo = sub.add_parser("demo", help="dados de demonstração").add_subparsers(
+        dest="demo_command", required=True
+    )
     demo.add_parser("load").set_defaults(func=_cmd_demo_load)
     return parser
 

@@ -54,7 +54,7 @@ class Container:
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+        except Exception:
             return False
         return True
 

@@ -94,7 +94,12 @@ DEMO_DEBTORS: tuple[DemoDebtor, ...] = (
     ),
 )  # fmt: skip
 
-HEADER = "cnpj;razao_social;segmento;contato_nome;contato_telefone;contato_email;fatura;emissao;vencimento;valor;descricao"
+HEADER = ";".join(
+    [
+        "cnpj", "razao_social", "segmento", "contato_nome", "contato_telefone", "contato_email",
+        "fatura", "emissao", "vencimento", "valor", "descricao",
+    ]
+)  # fmt: skip
 
 
 def _brl(amount: Decimal) -> str:
@@ -127,7 +132,9 @@ def load_demo(settings: Settings) -> bool:
     try:
         with make_session_factory(engine)() as session:
             creditor = get_or_create_creditor(session, settings)
-            if session.scalar(select(func.count()).select_from(Debtor).where(Debtor.creditor_id == creditor.id)):
+            if session.scalar(
+                select(func.count()).select_from(Debtor).where(Debtor.creditor_id == creditor.id)
+            ):
                 return False
             today = local_today(SystemClock(), settings.timezone)
             report = import_portfolio(session, creditor, demo_csv(today).encode("utf-8"))

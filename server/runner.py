@@ -67,14 +67,16 @@ def child_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def build_services(settings: Settings, model: Path, root: Path = PROJECT_ROOT) -> list[Service]:
+def build_services(
+    settings: Settings, model: Path, endpoints: Path, root: Path = PROJECT_ROOT
+) -> list[Service]:
     rasa = str(root / ".venv-rasa" / "bin" / "rasa")
     return [
         Service("actions", settings.actions_port,
                 [rasa, "run", "actions", "--port", str(settings.actions_port), "--actions", "actions"]),
         Service("rasa", settings.rasa_port,
                 [rasa, "run", "--enable-api", "--port", str(settings.rasa_port), "--model", str(model),
-                 "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                 "--endpoints", str(endpoints), "--credentials", "credentials.yml",
                  "--interface", "127.0.0.1"]),
         Service("server", settings.http_port, [sys.executable, "-m", "server.cli", "serve"]),
     ]  # fmt: skip
@@ -154,19 +156,24 @@ def banner(settings: Settings) -> str:
 def run_all(settings: Settings, *, demo: bool = True) -> int:
     from server.db.migrate import upgrade
     from server.demo import load_demo
-    from server.rasa_model import ensure_model, rasa_bin
+    from server.rasa_endpoints import write_endpoints
+    from server.rasa_model import cached_model_path, ensure_model, rasa_bin
 
     if not rasa_bin().exists():
         print("[negocia] ambiente do Rasa ausente: rodando scripts/setup.sh", file=sys.stderr)
         subprocess.run(["bash", str(PROJECT_ROOT / "scripts" / "setup.sh")], check=True)
-    model = ensure_model(settings)
-    services = build_services(settings, model)
+    endpoints = PROJECT_ROOT / "var" / f"endpoints-{settings.http_port}.yml"
+    services = build_services(settings, cached_model_path(settings), endpoints)
     try:
-        check_ports(services)
+        check_ports(services)  # before minutes of training, not after
     except PortTaken as exc:
-        print(f"[negocia] {exc}. Altere NEGOCIA_HTTP_PORT, NEGOCIA_RASA_PORT ou NEGOCIA_ACTIONS_PORT.",
-              file=sys.stderr)
+        print(
+            f"[negocia] {exc}. Altere NEGOCIA_HTTP_PORT, NEGOCIA_RASA_PORT ou NEGOCIA_ACTIONS_PORT.",
+            file=sys.stderr,
+        )
         return 2
+    model = ensure_model(settings)
+    services = build_services(settings, model, write_endpoints(settings, endpoints))
     upgrade(settings.database_url)
     if demo and load_demo(settings):
         print("[negocia] dados de demonstração carregados", file=sys.stderr)

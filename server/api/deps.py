@@ -27,7 +27,9 @@ def get_session(container: ContainerDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def require_service_token(container: ContainerDep, authorization: Annotated[str | None, Header()] = None) -> None:
+def require_service_token(
+    container: ContainerDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
     """The action server authenticates with a shared service token (``Authorization: Bearer``)."""
     expected = container.settings.service_token.get_secret_value()
     scheme, _, token = (authorization or "").partition(" ")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -37,7 +37,7 @@ Money = Numeric(14, 2)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_public_id() -> str:
@@ -53,31 +53,31 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
     return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
-class InvoiceStatus(str, enum.Enum):
+class InvoiceStatus(enum.StrEnum):
     OPEN = "open"
     PAID = "paid"
     CANCELLED = "cancelled"
 
 
-class Channel(str, enum.Enum):
+class Channel(enum.StrEnum):
     SANDBOX = "sandbox"
     WHATSAPP = "whatsapp"
     TELEGRAM = "telegram"
 
 
-class ConversationState(str, enum.Enum):
+class ConversationState(enum.StrEnum):
     BOT = "bot"
     WAITING_HUMAN = "waiting_human"
     WITH_HUMAN = "with_human"
     CLOSED = "closed"
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
 
 
-class Author(str, enum.Enum):
+class Author(enum.StrEnum):
     CONTACT = "contact"
     BOT = "bot"
     COLLECTOR = "collector"
@@ -145,7 +145,9 @@ class Invoice(Base):
     due_date: Mapped[date] = mapped_column(Date)
     principal: Mapped[Decimal] = mapped_column(Money)
     description: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus, "invoice_status"), default=InvoiceStatus.OPEN)
+    status: Mapped[InvoiceStatus] = mapped_column(
+        _enum(InvoiceStatus, "invoice_status"), default=InvoiceStatus.OPEN
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     debtor: Mapped[Debtor] = relationship(back_populates="invoices")

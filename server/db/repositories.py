@@ -36,7 +36,9 @@ def conversation_by_address(session: Session, channel: Channel, address: str) ->
     )
 
 
-def conversation_by_public_id(session: Session, public_id: str, *, for_update: bool = False) -> Conversation | None:
+def conversation_by_public_id(
+    session: Session, public_id: str, *, for_update: bool = False
+) -> Conversation | None:
     stmt = select(Conversation).where(Conversation.public_id == public_id)
     if for_update:
         stmt = stmt.with_for_update()

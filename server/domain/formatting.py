@@ -12,7 +12,7 @@ def format_brl(value: Decimal) -> str:
     amount = to_cents(value)
     sign = "-" if amount < 0 else ""
     integer, cents = f"{abs(amount):.2f}".split(".")
-    groups = []
+    groups: list[str] = []
     while len(integer) > 3:
         groups.insert(0, integer[-3:])
         integer = integer[:-3]

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 
-class IdentityStatus(str, enum.Enum):
+class IdentityStatus(enum.StrEnum):
     UNKNOWN = "unknown"  # the phone belongs to no registered contact
     UNVERIFIED = "unverified"
     VERIFIED = "verified"
     LOCKED = "locked"
 
 
-class VerificationOutcome(str, enum.Enum):
+class VerificationOutcome(enum.StrEnum):
     VERIFIED = "verified"
     MISMATCH = "mismatch"  # a well-formed root that is not the debtor's: counts as a failure
     INVALID = "invalid"  # no root in the text: asked again, not a failure
@@ -51,7 +51,9 @@ def decide_verification(
         return VerificationDecision(VerificationOutcome.INVALID, failures, max_attempts - failures)
     contact_id = roots_to_contacts.get(typed_root.upper())
     if contact_id is not None:
-        return VerificationDecision(VerificationOutcome.VERIFIED, failures, max_attempts - failures, contact_id)
+        return VerificationDecision(
+            VerificationOutcome.VERIFIED, failures, max_attempts - failures, contact_id
+        )
     failures += 1
     if failures >= max_attempts:
         return VerificationDecision(VerificationOutcome.LOCKED, failures, 0)

@@ -12,7 +12,7 @@ from server.db import repositories as repo
 from server.domain.identity import IdentityStatus
 from server.domain.money import ZERO, Balance, updated_balance
 from server.services.creditor import late_charge_rules
-from server.services.identity import IdentityPolicy, load_conversation, identity_status
+from server.services.identity import IdentityPolicy, identity_status, load_conversation
 
 
 class DisclosureRefused(PermissionError):

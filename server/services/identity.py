@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -62,7 +62,7 @@ def candidate_contacts(session: Session, conversation: Conversation) -> Sequence
 
 def _aware(value: datetime) -> datetime:
     # SQLite returns naive datetimes for timezone-aware columns.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def identity_status(
@@ -109,8 +109,9 @@ def verify_identity(
     conversation = load_conversation(session, public_id, for_update=True)
     status = identity_status(session, conversation, now, policy)
     if status == IdentityStatus.VERIFIED:
-        return VerificationDecision(VerificationOutcome.VERIFIED, conversation.verification_failures, 0,
-                                    conversation.contact_id)
+        return VerificationDecision(
+            VerificationOutcome.VERIFIED, conversation.verification_failures, 0, conversation.contact_id
+        )
     roots = {c.debtor.cnpj_root: c.id for c in candidate_contacts(session, conversation)}
     decision = decide_verification(
         parse_root(answer),

@@ -46,6 +46,7 @@ from server.services.creditor import get_or_create_creditor
 from server.settings import Settings
 
 BATCH_SIZE = 5000
+LARGE_FILE_BYTES = 1_000_000
 Progress = Callable[[int, int], None]
 
 DEBTORS: Table = Debtor.__table__  # type: ignore[assignment]
@@ -403,13 +404,11 @@ def import_portfolio(
     """Validate ``data`` and, when valid and not a dry run, write it in ``session`` (not committed)."""
     parsed = parse_portfolio(data)
     report = ImportReport(rows=parsed.rows, ignored_columns=parsed.ignored_columns, dry_run=dry_run)
-    if parsed.errors:
-        report.errors = parsed.errors
-        return report
     stored = _load_stored(session, creditor.id)
+    # Valid rows are checked against the database even when others are bad: one report says all.
     plan = _plan(parsed, stored)
-    if plan.errors:
-        report.errors = plan.errors
+    if parsed.errors or plan.errors:
+        report.errors = sorted(parsed.errors + plan.errors, key=lambda e: e.line)
         return report
     report.debtors_created = len(plan.new_debtors)
     report.debtors_updated = len(plan.debtor_updates)
@@ -507,21 +506,33 @@ def run_import_cli(path: Path, *, dry_run: bool, settings: Settings) -> int:
 def _run(
     data: bytes, path: Path, *, dry_run: bool, settings: Settings, session_factory: sessionmaker[Session]
 ) -> int:
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     with session_factory() as session:
         if not _schema_ready(session):
             print("banco não inicializado: rode `negocia db upgrade`", file=sys.stderr)
             return 2
-        try:
-            creditor = get_or_create_creditor(session, settings)
-            report = import_portfolio(session, creditor, data, dry_run=dry_run, progress=bar)
-        finally:
-            if bar is not None:
-                bar.close()
+        report = _import_with_progress(session, settings, data, dry_run=dry_run)
         if report.errors or dry_run:
             session.rollback()
         else:
             session.commit()
+    return _print_report(report, path)
+
+
+def _import_with_progress(
+    session: Session, settings: Settings, data: bytes, *, dry_run: bool
+) -> ImportReport:
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    if bar is not None and len(data) > LARGE_FILE_BYTES:
+        print("Validando o arquivo…", file=sys.stderr, flush=True)
+    try:
+        creditor = get_or_create_creditor(session, settings)
+        return import_portfolio(session, creditor, data, dry_run=dry_run, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _print_report(report: ImportReport, path: Path) -> int:
     if report.ignored_columns:
         print(f"aviso: colunas ignoradas: {', '.join(report.ignored_columns)}", file=sys.stderr)
     if report.errors:

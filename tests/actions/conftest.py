@@ -6,6 +6,7 @@ CLI (`negocia db upgrade`, `negocia import-portfolio`).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -40,15 +41,18 @@ def portfolio_csv(today: date) -> str:
     issued = (today - timedelta(days=60)).isoformat()
     future = (today + timedelta(days=10)).isoformat()
     header = "cnpj;razao_social;segmento;contato_nome;contato_telefone;contato_email;fatura;emissao;vencimento;valor;descricao"
-    return "\n".join(
-        [
-            header,
-            f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Ana Souza;(31) 99123-4567;;NF-1;{issued};{due};1.000,00;Pedido 1",
-            f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Ana Souza;(31) 99123-4567;;NF-2;{issued};{future};250,00;Pedido 2",
-            f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Carlos Lima;11987654321;;NF-2;{issued};{future};250,00;Pedido 2",
-            f"12.ABC.345/01DE-35;Tech Nova Sistemas Ltda;serviços;Beatriz Alves;+55 48 99666-5555;;NF-3;{issued};{due};990,00;Licenças",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                header,
+                f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Ana Souza;(31) 99123-4567;;NF-1;{issued};{due};1.000,00;Pedido 1",
+                f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Ana Souza;(31) 99123-4567;;NF-2;{issued};{future};250,00;Pedido 2",
+                f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Carlos Lima;11987654321;;NF-2;{issued};{future};250,00;Pedido 2",
+                f"12.ABC.345/01DE-35;Tech Nova Sistemas Ltda;serviços;Beatriz Alves;+55 48 99666-5555;;NF-3;{issued};{due};990,00;Licenças",
+            ]
+        )
+        + "\n"
+    )
 
 
 class LiveServer:
@@ -58,9 +62,10 @@ class LiveServer:
 
     def conversation_for(self, phone: str) -> str:
         """Create (through the sandbox channel) and return the opaque id of a phone's conversation."""
-        body = ('{"sender": "%s", "text": "oi"}' % phone).encode()
-        req = urllib.request.Request(self.url + "/channels/sandbox/messages", data=body,
-                                     headers={"Content-Type": "application/json"})
+        body = json.dumps({"sender": phone, "text": "oi"}).encode()
+        req = urllib.request.Request(
+            self.url + "/channels/sandbox/messages", data=body, headers={"Content-Type": "application/json"}
+        )
         urllib.request.urlopen(req, timeout=30).read()
         with sqlite3.connect(self.db_path) as conn:
             row = conn.execute("SELECT public_id FROM conversations WHERE address = ?", (phone,)).fetchone()
@@ -91,10 +96,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         try:
             urllib.request.urlopen(url + "/healthz", timeout=1).read()
             break
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError("negocia server did not start")
+                raise RuntimeError("negocia server did not start") from exc
             time.sleep(0.3)
     yield LiveServer(url, db_path)
     proc.terminate()

@@ -16,7 +16,6 @@ from actions.server_api import ServerApi
 from actions.session import ActionSessionStart
 
 
-
 def tracker(sender: str, slots: dict[str, Any] | None = None, *, answer: str | None = None) -> Tracker:
     """A tracker inside identity_form whose latest user message is ``answer``."""
     slots = {"identity_status": "unverified", "creditor_name": "Horizonte Distribuidora", **(slots or {})}
@@ -45,11 +44,14 @@ def responses(dispatcher: CollectingDispatcher) -> list[str]:
     return [m["response"] for m in dispatcher.messages]
 
 
-async def test_session_start_reads_identity_from_the_server(api: ServerApi, live_server: LiveServer,
-                                                            domain: dict) -> None:
+async def test_session_start_reads_identity_from_the_server(
+    api: ServerApi, live_server: LiveServer, domain: dict
+) -> None:
     for phone, status in ((ANA, "unverified"), (STRANGER, "unknown")):
         dispatcher = CollectingDispatcher()
-        events = await ActionSessionStart(api).run(dispatcher, tracker(live_server.conversation_for(phone)), domain)
+        events = await ActionSessionStart(api).run(
+            dispatcher, tracker(live_server.conversation_for(phone)), domain
+        )
         assert events[0]["event"] == "session_started" and events[-1]["name"] == "action_listen"
         slots = slot_events(events)
         assert slots["identity_status"] == status
@@ -63,7 +65,9 @@ async def test_session_start_with_server_down_discloses_nothing(domain: dict) ->
     assert "identity_status" not in slot_events(events)  # stays at its initial 'unverified'
 
 
-async def test_wrong_root_then_right_root_then_debts(api: ServerApi, live_server: LiveServer, domain: dict) -> None:
+async def test_wrong_root_then_right_root_then_debts(
+    api: ServerApi, live_server: LiveServer, domain: dict
+) -> None:
     sender = live_server.conversation_for(ANA)
     form = ValidateIdentityForm(api)
 
@@ -84,7 +88,9 @@ async def test_wrong_root_then_right_root_then_debts(api: ServerApi, live_server
     assert slot_events(events) == {"cnpj_root": "ok", "identity_status": "verified"}
 
     dispatcher = CollectingDispatcher()
-    events = await ActionShowDebts(api).run(dispatcher, tracker(sender, {"identity_status": "verified"}), domain)
+    events = await ActionShowDebts(api).run(
+        dispatcher, tracker(sender, {"identity_status": "verified"}), domain
+    )
     assert responses(dispatcher) == ["utter_debts_summary", "utter_anything_else"]
     summary = dispatcher.messages[0]
     assert summary["debtor_name"] == "Mercado Bom Preço Ltda"
@@ -107,7 +113,9 @@ async def test_alphanumeric_cnpj_root_verifies(api: ServerApi, live_server: Live
     assert slot_events(events)["identity_status"] == "verified"
 
 
-async def test_three_failures_lock_and_end_the_form(api: ServerApi, live_server: LiveServer, domain: dict) -> None:
+async def test_three_failures_lock_and_end_the_form(
+    api: ServerApi, live_server: LiveServer, domain: dict
+) -> None:
     sender = live_server.conversation_for("+5531991230000")  # same DDD + last 8 as no one: unknown
     dispatcher = CollectingDispatcher()
     events = await ValidateIdentityForm(api).run(dispatcher, tracker(sender, answer="12345678"), domain)
@@ -123,14 +131,19 @@ async def test_three_failures_lock_and_end_the_form(api: ServerApi, live_server:
     assert slots["identity_status"] == "locked"
     assert slots["requested_slot"] is None  # the form ends: nothing left to ask
     dispatcher = CollectingDispatcher()
-    events = await ActionShowDebts(api).run(dispatcher, tracker(sender, {"identity_status": "locked"}), domain)
+    events = await ActionShowDebts(api).run(
+        dispatcher, tracker(sender, {"identity_status": "locked"}), domain
+    )
     assert responses(dispatcher) == ["utter_identity_locked"]
     assert slot_events(events) == {"identity_status": "locked"}
 
 
-@pytest.mark.parametrize("phone, response", [(CARLOS, "utter_need_identity"), (STRANGER, "utter_unknown_sender")])
-async def test_show_debts_refuses_without_verification(api: ServerApi, live_server: LiveServer, domain: dict,
-                                                       phone: str, response: str) -> None:
+@pytest.mark.parametrize(
+    "phone, response", [(CARLOS, "utter_need_identity"), (STRANGER, "utter_unknown_sender")]
+)
+async def test_show_debts_refuses_without_verification(
+    api: ServerApi, live_server: LiveServer, domain: dict, phone: str, response: str
+) -> None:
     sender = live_server.conversation_for(phone)
     # Even if the tracker claimed 'verified', the server decides.
     dispatcher = CollectingDispatcher()
@@ -141,7 +154,9 @@ async def test_show_debts_refuses_without_verification(api: ServerApi, live_serv
 async def test_server_down_apologises(domain: dict) -> None:
     api = ServerApi(base_url="http://127.0.0.1:9", token="x", timeout_s=2)
     dispatcher = CollectingDispatcher()
-    events = await ActionShowDebts(api).run(dispatcher, tracker("abc", {"identity_status": "verified"}), domain)
+    events = await ActionShowDebts(api).run(
+        dispatcher, tracker("abc", {"identity_status": "verified"}), domain
+    )
     assert responses(dispatcher) == ["utter_technical_problem"] and events == []
     dispatcher = CollectingDispatcher()
     events = await ValidateIdentityForm(api).run(dispatcher, tracker("abc", answer="12345678"), domain)
@@ -150,8 +165,19 @@ async def test_server_down_apologises(domain: dict) -> None:
 
 
 def test_every_response_the_actions_use_exists(domain: dict) -> None:
-    used = {"utter_debts_summary", "utter_invoice_line", "utter_invoice_line_not_due", "utter_more_invoices",
-            "utter_no_open_debts", "utter_anything_else", "utter_technical_problem", "utter_identity_locked",
-            "utter_unknown_sender", "utter_need_identity", "utter_cnpj_mismatch", "utter_cnpj_not_understood",
-            "utter_identity_confirmed"}
+    used = {
+        "utter_debts_summary",
+        "utter_invoice_line",
+        "utter_invoice_line_not_due",
+        "utter_more_invoices",
+        "utter_no_open_debts",
+        "utter_anything_else",
+        "utter_technical_problem",
+        "utter_identity_locked",
+        "utter_unknown_sender",
+        "utter_need_identity",
+        "utter_cnpj_mismatch",
+        "utter_cnpj_not_understood",
+        "utter_identity_confirmed",
+    }
     assert used <= set(domain["responses"])

@@ -31,9 +31,9 @@ def portfolio_csv(today: date) -> str:
     issued = (today - timedelta(days=60)).strftime("%d/%m/%Y")
     return (
         "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao\n"
-        f'12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-1,{issued},{due},2000.00,Pedido\n'
-        f'12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-2,{issued},{due},500.00,Pedido\n'
-        f'45.871.293/0001-10,Padaria Pão Dourado Ltda,alimentação,Carlos Lima,(11) 98765-4321,,NF-3,{issued},{due},700.00,Farinha\n'
+        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-1,{issued},{due},2000.00,Pedido\n"
+        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-2,{issued},{due},500.00,Pedido\n"
+        f"45.871.293/0001-10,Padaria Pão Dourado Ltda,alimentação,Carlos Lima,(11) 98765-4321,,NF-3,{issued},{due},700.00,Farinha\n"
     )
 
 
@@ -67,8 +67,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     subprocess.run([str(NEGOCIA), "import-portfolio", str(csv_path)], env=env, check=True)
     log_path = tmp / "stack.log"
     log = log_path.open("wb")
-    proc = subprocess.Popen([str(NEGOCIA), "run", "--no-demo"], env=env, cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(NEGOCIA), "run", "--no-demo"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
     base_url = f"http://127.0.0.1:{http_port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     try:

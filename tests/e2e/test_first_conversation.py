@@ -47,7 +47,9 @@ def test_registered_contact_verifies_and_sees_updated_balance(stack: Stack) -> N
 
 
 def test_unknown_number_learns_nothing(stack: Stack) -> None:
-    replies = stack.say(STRANGER, "oi") + stack.say(STRANGER, "quanto eu devo?") + stack.say(STRANGER, "12.345.678")
+    replies = (
+        stack.say(STRANGER, "oi") + stack.say(STRANGER, "quanto eu devo?") + stack.say(STRANGER, "12.345.678")
+    )
     text = joined(replies)
     assert "Não encontrei este número" in text
     assert "R$" not in text and "Mercado" not in text and "fatura" not in text.lower()

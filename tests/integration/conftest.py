@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,7 @@ from tests.fakes import EchoDialogue
 
 SERVICE_TOKEN = "test-service-token"
 # 2026-11-22 12:00 in São Paulo.
-NOW = datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -35,7 +35,9 @@ def dialogue() -> EchoDialogue:
 
 
 @pytest.fixture
-def container(settings: Settings, engine: Engine, session_factory: sessionmaker[Session], dialogue: EchoDialogue) -> Container:
+def container(
+    settings: Settings, engine: Engine, session_factory: sessionmaker[Session], dialogue: EchoDialogue
+) -> Container:
     return Container(
         settings=settings,
         engine=engine,
@@ -56,16 +58,34 @@ def client(container: Container) -> Iterator[TestClient]:
 def portfolio(session: Session, settings: Settings) -> dict[str, int]:
     """Two debtors; Ana's phone is registered for Mercado Bom Preço only."""
     creditor = get_or_create_creditor(session, settings)
-    mercado = Debtor(creditor_id=creditor.id, cnpj="12345678000195", cnpj_root="12345678",
-                     legal_name="Mercado Bom Preço Ltda", segment="varejo")
-    tech = Debtor(creditor_id=creditor.id, cnpj="12ABC34501DE35", cnpj_root="12ABC345",
-                  legal_name="Tech Nova Sistemas Ltda", segment="serviços")
+    mercado = Debtor(
+        creditor_id=creditor.id,
+        cnpj="12345678000195",
+        cnpj_root="12345678",
+        legal_name="Mercado Bom Preço Ltda",
+        segment="varejo",
+    )
+    tech = Debtor(
+        creditor_id=creditor.id,
+        cnpj="12ABC34501DE35",
+        cnpj_root="12ABC345",
+        legal_name="Tech Nova Sistemas Ltda",
+        segment="serviços",
+    )
     session.add_all([mercado, tech])
     session.flush()
-    ana = Contact(debtor_id=mercado.id, name="Ana Souza", phone_e164="+5531991234567",
-                  phone_key=match_key("+5531991234567"))
-    bia = Contact(debtor_id=tech.id, name="Beatriz Alves", phone_e164="+5548996665555",
-                  phone_key=match_key("+5548996665555"))
+    ana = Contact(
+        debtor_id=mercado.id,
+        name="Ana Souza",
+        phone_e164="+5531991234567",
+        phone_key=match_key("+5531991234567"),
+    )
+    bia = Contact(
+        debtor_id=tech.id,
+        name="Beatriz Alves",
+        phone_e164="+5548996665555",
+        phone_key=match_key("+5548996665555"),
+    )
     session.add_all([ana, bia])
     session.add_all([
         Invoice(creditor_id=creditor.id, debtor_id=mercado.id, number="NF-1", issue_date=date(2026, 10, 3),

@@ -70,14 +70,23 @@ def run_import(
 def test_import_creates_debtors_contacts_and_invoices(session_factory: sessionmaker[Session]) -> None:
     report = run_import(session_factory, GOOD)
     assert report.ok, report.errors
-    assert (report.rows, report.debtors_created, report.contacts_created, report.invoices_created) == (4, 2, 3, 3)
+    assert (report.rows, report.debtors_created, report.contacts_created, report.invoices_created) == (
+        4,
+        2,
+        3,
+        3,
+    )
     assert (report.debtors_updated, report.invoices_unchanged) == (0, 0)
     assert counts(session_factory) == (2, 3, 3)
 
     with session_factory() as session:
         creditor = session.scalars(select(Creditor)).one()
         market = session.scalars(select(Debtor).where(Debtor.cnpj == "11222333000181")).one()
-        assert (market.creditor_id, market.cnpj_root, market.legal_name) == (creditor.id, "11222333", "Mercado Bom Preço Ltda")
+        assert (market.creditor_id, market.cnpj_root, market.legal_name) == (
+            creditor.id,
+            "11222333",
+            "Mercado Bom Preço Ltda",
+        )
         assert market.segment == "Varejo" and not market.legal_hold and not market.in_dispute
         contacts = {c.name: c for c in market.contacts}
         assert contacts["Ana Souza"].phone_e164 == "+5511987654321"
@@ -123,7 +132,9 @@ def test_one_bad_row_among_good_ones_imports_nothing(session_factory: sessionmak
     assert counts(session_factory) == (0, 0, 0)
 
 
-def test_conflicting_reimport_reports_the_line_and_changes_nothing(session_factory: sessionmaker[Session]) -> None:
+def test_conflicting_reimport_reports_the_line_and_changes_nothing(
+    session_factory: sessionmaker[Session],
+) -> None:
     assert run_import(session_factory, GOOD).ok
     before = (counts(session_factory), snapshot(session_factory))
     changed = portfolio(
@@ -136,6 +147,19 @@ def test_conflicting_reimport_reports_the_line_and_changes_nothing(session_facto
         (3, "valor", "fatura já importada com dados diferentes: valor 99,90 ≠ 120,00")
     ]
     assert (counts(session_factory), snapshot(session_factory)) == before
+
+
+def test_bad_rows_and_database_conflicts_are_reported_together(
+    session_factory: sessionmaker[Session],
+) -> None:
+    assert run_import(session_factory, GOOD).ok
+    mixed = portfolio(
+        ROWS[3].replace(";5000;", ";5001;"),
+        ROWS[2].replace("11987654321", "20987654321").replace("NF-2", "NF-9"),
+    )
+    report = run_import(session_factory, mixed)
+    assert [(e.line, e.column) for e in report.errors] == [(2, "valor"), (3, "contato_telefone")]
+    assert counts(session_factory) == (2, 3, 3)
 
 
 def test_invoice_already_imported_for_another_debtor_or_dates(session_factory: sessionmaker[Session]) -> None:
@@ -198,7 +222,9 @@ def test_existing_debtor_is_updated_and_gets_new_contacts(session_factory: sessi
 def test_progress_is_reported_up_to_the_total(session: Session) -> None:
     calls: list[tuple[int, int]] = []
     creditor = get_or_create_creditor(session, Settings())
-    report = import_portfolio(session, creditor, GOOD, progress=lambda done, total: calls.append((done, total)))
+    report = import_portfolio(
+        session, creditor, GOOD, progress=lambda done, total: calls.append((done, total))
+    )
     assert report.ok
     assert calls and calls[-1] == (8, 8)  # 2 debtors + 3 contacts + 3 invoices
     session.rollback()
@@ -296,7 +322,9 @@ def test_cli_conflict_with_database_exits_1(
     assert snapshot(session_factory) == before
 
 
-def test_cli_dry_run_writes_nothing(tmp_path: Path, database_url: str, session_factory: sessionmaker[Session]) -> None:
+def test_cli_dry_run_writes_nothing(
+    tmp_path: Path, database_url: str, session_factory: sessionmaker[Session]
+) -> None:
     path = tmp_path / "carteira.csv"
     path.write_bytes(GOOD)
     result = cli(tmp_path, database_url, str(path), "--dry-run")
@@ -334,4 +362,7 @@ def test_cli_file_without_data_exits_1(tmp_path: Path, database_url: str, conten
     path.write_bytes(content)
     result = cli(tmp_path, database_url, str(path))
     assert result.returncode == 1
-    assert result.stderr.splitlines() == ["linha 1: arquivo sem linhas de dados", "Nenhuma linha importada: 1 erro(s)."]
+    assert result.stderr.splitlines() == [
+        "linha 1: arquivo sem linhas de dados",
+        "Nenhuma linha importada: 1 erro(s).",
+    ]

@@ -18,8 +18,9 @@ def _conversation(client: TestClient, session: Session, phone: str) -> str:
     return conv.public_id
 
 
-def test_internal_api_requires_the_service_token(client: TestClient, session: Session,
-                                                 portfolio: dict[str, int]) -> None:
+def test_internal_api_requires_the_service_token(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
     cid = _conversation(client, session, ANA)
     assert client.get(f"/internal/conversations/{cid}/context").status_code == 401
     bad = {"Authorization": "Bearer nope"}
@@ -30,17 +31,27 @@ def test_unknown_conversation_is_404(client: TestClient) -> None:
     assert client.get("/internal/conversations/abc/context", headers=AUTH).status_code == 404
 
 
-def test_context_of_registered_unverified_and_unknown(client: TestClient, session: Session,
-                                                      portfolio: dict[str, int]) -> None:
-    known = client.get(f"/internal/conversations/{_conversation(client, session, ANA)}/context", headers=AUTH).json()
-    assert known == {"status": "unverified", "attempts_left": 3, "creditor_name": "Horizonte Distribuidora",
-                     "contact_first_name": None}
+def test_context_of_registered_unverified_and_unknown(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
+    known = client.get(
+        f"/internal/conversations/{_conversation(client, session, ANA)}/context", headers=AUTH
+    ).json()
+    assert known == {
+        "status": "unverified",
+        "attempts_left": 3,
+        "creditor_name": "Horizonte Distribuidora",
+        "contact_first_name": None,
+    }
     stranger = _conversation(client, session, "+5521988887777")
-    assert client.get(f"/internal/conversations/{stranger}/context", headers=AUTH).json()["status"] == "unknown"
+    assert (
+        client.get(f"/internal/conversations/{stranger}/context", headers=AUTH).json()["status"] == "unknown"
+    )
 
 
-def test_verified_contact_sees_updated_balance(client: TestClient, session: Session,
-                                               portfolio: dict[str, int]) -> None:
+def test_verified_contact_sees_updated_balance(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
     cid = _conversation(client, session, ANA)
     assert client.get(f"/internal/conversations/{cid}/debts", headers=AUTH).status_code == 403
     r = client.post(f"/internal/conversations/{cid}/verify", json={"answer": "é 12.345.678"}, headers=AUTH)
@@ -51,7 +62,12 @@ def test_verified_contact_sees_updated_balance(client: TestClient, session: Sess
     first, second = debts["invoices"]
     # NF-1: 2 350,00, 20 days late -> multa 47,00 + juros 15,67
     assert (first["number"], first["days_late"], first["late_fee"], first["interest"], first["total"]) == (
-        "NF-1", 20, "47.00", "15.67", "2412.67")
+        "NF-1",
+        20,
+        "47.00",
+        "15.67",
+        "2412.67",
+    )
     assert first["total_display"] == "R$ 2.412,67" and first["due_date_display"] == "02/11/2026"
     assert (second["number"], second["days_late"], second["total"]) == ("NF-2", 0, "100.00")
     assert debts["total"] == "2512.67" and debts["total_display"] == "R$ 2.512,67"
@@ -61,18 +77,22 @@ def test_verified_contact_sees_updated_balance(client: TestClient, session: Sess
     assert ctx["status"] == "verified" and ctx["contact_first_name"] == "Ana"
 
 
-def test_another_debtors_root_does_not_verify(client: TestClient, session: Session,
-                                              portfolio: dict[str, int]) -> None:
+def test_another_debtors_root_does_not_verify(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
     cid = _conversation(client, session, ANA)
     r = client.post(f"/internal/conversations/{cid}/verify", json={"answer": "12ABC345"}, headers=AUTH).json()
     assert r["outcome"] == "mismatch" and r["attempts_left"] == 2
 
 
-def test_three_failures_lock_disclosure_and_hand_off(client: TestClient, session: Session,
-                                                     portfolio: dict[str, int]) -> None:
+def test_three_failures_lock_disclosure_and_hand_off(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
     cid = _conversation(client, session, ANA)
     outcomes = [
-        client.post(f"/internal/conversations/{cid}/verify", json={"answer": a}, headers=AUTH).json()["outcome"]
+        client.post(f"/internal/conversations/{cid}/verify", json={"answer": a}, headers=AUTH).json()[
+            "outcome"
+        ]
         for a in ("11111111", "não sei", "22222222", "33333333", "12345678")
     ]
     assert outcomes == ["mismatch", "invalid", "mismatch", "locked", "locked"]
@@ -85,15 +105,21 @@ def test_three_failures_lock_disclosure_and_hand_off(client: TestClient, session
     assert conv.contact_id is None
 
 
-def test_unknown_number_learns_nothing(client: TestClient, session: Session, portfolio: dict[str, int]) -> None:
+def test_unknown_number_learns_nothing(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
     cid = _conversation(client, session, "+5521988887777")
     r = client.post(f"/internal/conversations/{cid}/verify", json={"answer": "12345678"}, headers=AUTH).json()
     assert r["outcome"] == "unknown"
     debts = client.get(f"/internal/conversations/{cid}/debts", headers=AUTH)
-    assert debts.status_code == 403 and debts.json() == {"detail": "identidade não verificada", "status": "unknown"}
+    assert debts.status_code == 403 and debts.json() == {
+        "detail": "identidade não verificada",
+        "status": "unknown",
+    }
 
 
-def test_phone_without_ninth_digit_matches_contact(client: TestClient, session: Session,
-                                                   portfolio: dict[str, int]) -> None:
+def test_phone_without_ninth_digit_matches_contact(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
     cid = _conversation(client, session, "+553191234567")
     assert client.get(f"/internal/conversations/{cid}/context", headers=AUTH).json()["status"] == "unverified"

@@ -16,7 +16,12 @@ def test_turn_returns_replies_and_persists_both_sides(client: TestClient, sessio
     assert r.status_code == 200
     assert r.json() == {
         "messages": [
-            {"text": "eco: oi", "buttons": [{"title": "Sim", "payload": "/affirm"}], "image": None, "document": None}
+            {
+                "text": "eco: oi",
+                "buttons": [{"title": "Sim", "payload": "/affirm"}],
+                "image": None,
+                "document": None,
+            }
         ]
     }
     messages = session.scalars(select(Message).order_by(Message.id)).all()
@@ -26,8 +31,9 @@ def test_turn_returns_replies_and_persists_both_sides(client: TestClient, sessio
     ]
 
 
-def test_rasa_gets_an_opaque_id_never_the_phone(client: TestClient, dialogue: EchoDialogue, session: Session,
-                                                portfolio: dict[str, int]) -> None:
+def test_rasa_gets_an_opaque_id_never_the_phone(
+    client: TestClient, dialogue: EchoDialogue, session: Session, portfolio: dict[str, int]
+) -> None:
     client.post("/channels/sandbox/messages", json={"sender": "(31) 99123-4567", "text": "oi"})
     client.post("/channels/sandbox/messages", json={"sender": ANA, "text": "tudo bem?"})
     senders = {call[0] for call in dialogue.calls}
@@ -60,8 +66,9 @@ def test_history_accepts_an_unencoded_plus(client: TestClient) -> None:
     assert [m["text"] for m in r.json()["messages"]] == ["eco: oi"]
 
 
-def test_dialogue_down_keeps_the_inbound_and_apologises(client: TestClient, dialogue: EchoDialogue,
-                                                         session: Session) -> None:
+def test_dialogue_down_keeps_the_inbound_and_apologises(
+    client: TestClient, dialogue: EchoDialogue, session: Session
+) -> None:
     dialogue.available = False
     r = client.post("/channels/sandbox/messages", json={"sender": ANA, "text": "quanto devo?"})
     assert r.status_code == 200
@@ -82,9 +89,9 @@ def test_dialogue_down_keeps_the_inbound_and_apologises(client: TestClient, dial
         ({"text": "oi"}, "sender", "obrigatório"),
     ],
 )
-def test_bad_input_is_422_with_reason_and_reaches_nobody(client: TestClient, dialogue: EchoDialogue,
-                                                         session: Session, body: dict, field: str,
-                                                         fragment: str) -> None:
+def test_bad_input_is_422_with_reason_and_reaches_nobody(
+    client: TestClient, dialogue: EchoDialogue, session: Session, body: dict, field: str, fragment: str
+) -> None:
     r = client.post("/channels/sandbox/messages", json=body)
     assert r.status_code == 422
     detail = r.json()["detail"]
@@ -99,7 +106,9 @@ def test_text_of_exactly_4096_chars_is_accepted(client: TestClient) -> None:
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:
-    r = client.post("/channels/sandbox/messages", content=b'{"sender": ', headers={"content-type": "application/json"})
+    r = client.post(
+        "/channels/sandbox/messages", content=b'{"sender": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
     assert "JSON inválido" in r.json()["detail"][0]["message"]
 
@@ -112,7 +121,11 @@ def test_history_with_bad_phone_is_422(client: TestClient) -> None:
 def test_health_and_readiness(client: TestClient, dialogue: EchoDialogue) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "rasa": True, "actions": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "database": True,
+        "rasa": True,
+        "actions": True,
+    }
     dialogue.available = False
     not_ready = client.get("/readyz")
     assert not_ready.status_code == 503 and not_ready.json()["checks"]["rasa"] is False

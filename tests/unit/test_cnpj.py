@@ -1,6 +1,6 @@
 import pytest
 
-from server.domain.cnpj import InvalidCNPJ, check_digits, format_cnpj, normalize_cnpj, parse_root, root_of
+from server.domain.cnpj import InvalidCNPJ, format_cnpj, normalize_cnpj, parse_root, root_of
 
 
 @pytest.mark.parametrize(

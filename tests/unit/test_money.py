@@ -11,7 +11,12 @@ from server.domain.money import LateChargeRules, to_cents, updated_balance
 
 def test_balance_before_due_date_is_principal_only() -> None:
     b = updated_balance(Decimal("1000.00"), date(2026, 11, 30), date(2026, 11, 22))
-    assert (b.late_fee, b.interest, b.total, b.days_late) == (Decimal("0.00"), Decimal("0.00"), Decimal("1000.00"), 0)
+    assert (b.late_fee, b.interest, b.total, b.days_late) == (
+        Decimal("0.00"),
+        Decimal("0.00"),
+        Decimal("1000.00"),
+        0,
+    )
 
 
 def test_balance_on_due_date_has_no_charges() -> None:

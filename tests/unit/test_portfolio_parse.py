@@ -67,7 +67,9 @@ def test_good_row_gives_debtor_contact_and_invoice() -> None:
 
 def test_comma_delimiter_and_quoted_fields() -> None:
     header = ",".join(COLUMNS)
-    line = f'{CNPJ_A},"Mercado, Bom Preço Ltda",Varejo,Ana,11987654321,,NF-1,2026-02-01,2026-03-03,"1.234,56",'
+    line = (
+        f'{CNPJ_A},"Mercado, Bom Preço Ltda",Varejo,Ana,11987654321,,NF-1,2026-02-01,2026-03-03,"1.234,56",'
+    )
     result = parse_portfolio(csv_bytes(line, header=header))
     assert result.ok, result.errors
     debtor = result.debtors["11222333000181"]
@@ -129,7 +131,14 @@ def test_cnpj_without_punctuation_and_lost_leading_zero() -> None:
 
 @pytest.mark.parametrize(
     "phone",
-    ["(11) 98765-4321", "+55 11 98765-4321", "11987654321", "5511987654321", "0xx11 98765-4321", "011 98765-4321"],
+    [
+        "(11) 98765-4321",
+        "+55 11 98765-4321",
+        "11987654321",
+        "5511987654321",
+        "0xx11 98765-4321",
+        "011 98765-4321",
+    ],
 )
 def test_phone_writings(phone: str) -> None:
     result = parse(row(contato_telefone=phone))
@@ -254,7 +263,11 @@ def test_line_numbers_count_newlines_inside_quoted_fields() -> None:
         ({"razao_social": "x" * 201}, "razao_social", "longo demais"),
         ({"fatura": ""}, "fatura", "campo obrigatório vazio"),
         ({"fatura": "9" * 61}, "fatura", "longo demais"),
-        ({"vencimento": "31/02/2026"}, "vencimento", "data inválida '31/02/2026' (use dd/mm/aaaa ou aaaa-mm-dd)"),
+        (
+            {"vencimento": "31/02/2026"},
+            "vencimento",
+            "data inválida '31/02/2026' (use dd/mm/aaaa ou aaaa-mm-dd)",
+        ),
         ({"vencimento": "2026-02-30"}, "vencimento", "data inválida"),
         ({"emissao": "2026/02/01"}, "emissao", "data inválida"),
         ({"emissao": "01-02-2026"}, "emissao", "data inválida"),
@@ -277,7 +290,11 @@ def test_line_numbers_count_newlines_inside_quoted_fields() -> None:
         ({"valor": "1e3"}, "valor", "valor inválido"),
         ({"valor": "1.000.000.000.000,00"}, "valor", "grande demais"),
         ({"valor": ""}, "valor", "campo obrigatório vazio"),
-        ({"contato_telefone": "", "contato_email": ""}, "contato_telefone", "contato sem telefone nem e-mail"),
+        (
+            {"contato_telefone": "", "contato_email": ""},
+            "contato_telefone",
+            "contato sem telefone nem e-mail",
+        ),
         ({"contato_telefone": "9876-5432"}, "contato_telefone", "telefone inválido"),
         ({"contato_telefone": "(20) 98765-4321"}, "contato_telefone", "DDD 20 inexistente"),
         ({"contato_telefone": "+1 415 555 0100"}, "contato_telefone", "telefone inválido"),
@@ -301,7 +318,9 @@ def test_three_decimal_places_do_not_round() -> None:
 
 
 def test_a_row_with_several_problems_reports_each_column() -> None:
-    result = parse(row(cnpj="123", vencimento="32/01/2026", valor="x", contato_email="@", contato_telefone="1"))
+    result = parse(
+        row(cnpj="123", vencimento="32/01/2026", valor="x", contato_email="@", contato_telefone="1")
+    )
     assert [(e.line, e.column) for e in result.errors] == [
         (2, "cnpj"),
         (2, "contato_telefone"),
@@ -392,7 +411,9 @@ def test_empty_file(data: bytes) -> None:
     assert (error.line, error.reason) == (1, "arquivo sem linhas de dados")
 
 
-@pytest.mark.parametrize("data", [HEADER.encode(), (HEADER + "\n").encode(), (HEADER + "\n\n;;;;;;;;;;\n").encode()])
+@pytest.mark.parametrize(
+    "data", [HEADER.encode(), (HEADER + "\n").encode(), (HEADER + "\n\n;;;;;;;;;;\n").encode()]
+)
 def test_header_only(data: bytes) -> None:
     error = only_error(parse_portfolio(data))
     assert (error.line, error.column, error.reason) == (1, "", "arquivo sem linhas de dados")

@@ -45,7 +45,9 @@ def verify(public_id: str, body: VerifyIn, session: SessionDep, container: Conta
     except identity.ConversationNotFound as exc:
         raise HTTPException(404, "conversa não encontrada") from exc
     session.commit()
-    return VerifyOut(outcome=decision.outcome.value, attempts_left=decision.attempts_left, status=status.value)
+    return VerifyOut(
+        outcome=decision.outcome.value, attempts_left=decision.attempts_left, status=status.value
+    )
 
 
 @router.get(
@@ -57,7 +59,10 @@ def get_debts(public_id: str, session: SessionDep, container: ContainerDep) -> D
     now = container.clock.now()
     try:
         summary = debt_summary(
-            session, public_id, now, local_today(container.clock, container.settings.timezone),
+            session,
+            public_id,
+            now,
+            local_today(container.clock, container.settings.timezone),
             container.identity_policy,
         )
     except identity.ConversationNotFound as exc:

@@ -53,5 +53,7 @@ def get_messages(
     messages = []
     for m in repo.messages_to_address(session, Channel.SANDBOX, address):
         reply = BotReply.from_payload(m.text, m.payload)
-        messages.append(SentMessageOut(**_out(reply).model_dump(), author=m.author.value, created_at=m.created_at))
+        messages.append(
+            SentMessageOut(**_out(reply).model_dump(), author=m.author.value, created_at=m.created_at)
+        )
     return SandboxHistoryOut(messages=messages)

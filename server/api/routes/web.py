@@ -31,6 +31,7 @@ def sandbox_page(request: Request, session: SessionDep) -> HTMLResponse:
         .limit(50)
     ).all()
     contacts = [
-        {"name": r.name, "phone": r.phone_e164, "debtor": r.legal_name, "cnpj_root": r.cnpj_root} for r in rows
+        {"name": r.name, "phone": r.phone_e164, "debtor": r.legal_name, "cnpj_root": r.cnpj_root}
+        for r in rows
     ]
     return TEMPLATES.TemplateResponse(request, "sandbox.html", {"contacts": contacts})
