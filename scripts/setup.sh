@@ -28,18 +28,32 @@ find_python() {
 
 inputs_hash() { cat "$@" | sha256sum | cut -c1-16; }
 
-ensure_venv() {  # dir python stamp_inputs... -- install_command...
+# pip, quietly: this machine's pip config names local indexes that may not exist.
+pip_install() {  # venv_dir args...
+  local dir=$1; shift
+  "$dir/bin/python" -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither" >&2)
+}
+
+# ensure_venv DIR PYTHON STAMP_INPUT... -- PIP_ARGS...
+# Rebuilt from scratch only when the interpreter changes; otherwise pip brings an existing venv
+# up to date in place, and nothing at all happens when the inputs' hash is unchanged.
+ensure_venv() {
   local dir=$1 py=$2; shift 2
-  local inputs=() ; while [ "$1" != "--" ]; do inputs+=("$1"); shift; done; shift
-  local stamp; stamp="$(inputs_hash "${inputs[@]}")-$("$py" -c 'import sys; print(sys.version.split()[0])')"
+  local inputs=(); while [ "$1" != "--" ]; do inputs+=("$1"); shift; done; shift
+  local pyver; pyver=$("$py" -c 'import sys; print(sys.version.split()[0])')
+  local stamp; stamp="$(inputs_hash "${inputs[@]}")-$pyver"
   if [ -f "$dir/.negocia-stamp" ] && [ "$(cat "$dir/.negocia-stamp")" = "$stamp" ]; then
     return 0
   fi
-  log "creating $dir with $py"
-  rm -rf "$dir"
-  "$py" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --upgrade "pip<25" "setuptools<76" wheel >/dev/null
-  "$@"
+  if [ ! -x "$dir/bin/python" ] || [ "$("$dir/bin/python" -c 'import sys; print(sys.version.split()[0])')" != "$pyver" ]; then
+    log "creating $dir with $py"
+    rm -rf "$dir"
+    "$py" -m venv "$dir"
+    pip_install "$dir" --upgrade "pip<25" "setuptools<76" wheel
+  else
+    log "updating $dir"
+  fi
+  pip_install "$dir" "$@"
   echo "$stamp" > "$dir/.negocia-stamp"
   log "$dir ready"
 }
@@ -51,11 +65,14 @@ RASA_PY=$(find_python 3.10) || {
   echo "Rasa 3.6.21 needs Python 3.10: install it (e.g. 'pyenv install 3.10') and run make again." >&2
   exit 1; }
 
-ensure_venv .venv "$APP_PY" requirements/app.lock pyproject.toml -- \
-  .venv/bin/python -m pip install -q -c requirements/app.lock -e ".[dev]"
+# Only pyproject's dependency lists count, not tool settings (ruff, pytest) kept in the same file.
+"$APP_PY" -c 'import json, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print(json.dumps([p["dependencies"], p.get("optional-dependencies"), p.get("scripts")]))' > .deps-stamp.tmp
+ensure_venv .venv "$APP_PY" requirements/app.lock .deps-stamp.tmp -- -c requirements/app.lock -e ".[dev]"
+rm -f .deps-stamp.tmp
 
 ensure_venv .venv-rasa "$RASA_PY" requirements/rasa.lock requirements/rasa.in -- \
-  .venv-rasa/bin/python -m pip install -q -c requirements/rasa.lock -r requirements/rasa.in
+  -c requirements/rasa.lock -r requirements/rasa.in
 
 # Browser for the web-page tests: Debian's chromium (Playwright's own download cannot work here).
 if [ "${NEGOCIA_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then

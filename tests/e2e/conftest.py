@@ -33,6 +33,8 @@ def portfolio_csv(today: date) -> str:
         "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao\n"
         f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-1,{issued},{due},2000.00,Pedido\n"
         f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-2,{issued},{due},500.00,Pedido\n"
+        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Dora Reis,(31) 98765-1111,,NF-1,{issued},{due},2000.00,Pedido\n"
+        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Dora Reis,(31) 98765-1111,,NF-2,{issued},{due},500.00,Pedido\n"
         f"45.871.293/0001-10,Padaria Pão Dourado Ltda,alimentação,Carlos Lima,(11) 98765-4321,,NF-3,{issued},{due},700.00,Farinha\n"
     )
 

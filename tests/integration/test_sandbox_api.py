@@ -135,3 +135,9 @@ def test_sandbox_page_lists_demo_contacts(client: TestClient, portfolio: dict[st
     r = client.get("/sandbox")
     assert r.status_code == 200
     assert "Ana Souza" in r.text and "+5531991234567" in r.text and "12345678" in r.text
+
+
+def test_sandbox_can_be_turned_off(client: TestClient, container) -> None:  # type: ignore[no-untyped-def]
+    container.settings.sandbox_enabled = False
+    assert client.get("/sandbox").status_code == 404
+    assert client.post("/channels/sandbox/messages", json={"sender": ANA, "text": "oi"}).status_code == 404

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from server.api.deps import SessionDep
+from server.api.deps import ContainerDep, SessionDep
 from server.db.models import Contact, Debtor
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "web" / "templates")
@@ -22,7 +22,10 @@ def index() -> RedirectResponse:
 
 
 @router.get("/sandbox", response_class=HTMLResponse)
-def sandbox_page(request: Request, session: SessionDep) -> HTMLResponse:
+def sandbox_page(request: Request, session: SessionDep, container: ContainerDep) -> HTMLResponse:
+    # The sandbox lets anyone write as any phone and lists contacts: a demo tool, off in production.
+    if not container.settings.sandbox_enabled:
+        raise HTTPException(404, "canal sandbox desativado")
     rows = session.execute(
         select(Contact.name, Contact.phone_e164, Debtor.legal_name, Debtor.cnpj_root)
         .join(Debtor)
