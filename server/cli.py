@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from pathlib import Path
 
@@ -54,6 +55,65 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _read_new_password() -> str:
+    """First line of stdin when piped; otherwise prompted twice without echo."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Senha: ")
+    if getpass.getpass("Repita a senha: ") != first:
+        raise _CliError("as senhas não conferem")
+    return first
+
+
+def _cmd_users_create(args: argparse.Namespace) -> int:
+    try:
+        message = _create_user(args.email, args.role, args.name)
+    except _CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code
+    print(message)
+    return 0
+
+
+def _create_user(email: str, role: str, name: str) -> str:
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.db.session import make_engine, make_session_factory
+    from server.services import users
+
+    try:
+        normalized = users.normalize_email(email)
+    except users.UserError as exc:
+        raise _CliError(str(exc)) from exc
+    engine = make_engine(get_settings().database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            if not inspect(session.connection()).has_table("users"):
+                raise _CliError("banco não inicializado: rode `negocia db upgrade`", code=2)
+            # Checked before asking for the password, so nobody types it twice for nothing.
+            if users.get_by_email(session, normalized) is not None:
+                raise _CliError(f"já existe um usuário com o e-mail {normalized}")
+            password = _read_new_password()
+            try:
+                user = users.create_user(session, normalized, password, role, name)
+            except users.UserError as exc:
+                raise _CliError(str(exc)) from exc
+            session.commit()
+            return f"Usuário {user.email} criado ({users.ROLE_LABELS[user.role]})."
+    except SQLAlchemyError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _CliError(f"erro no banco de dados: {first_line}", code=2) from exc
+    finally:
+        engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="negocia", description="negocia: negociação de dívidas B2B")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--dry-run", action="store_true", help="valida sem gravar")
     imp.set_defaults(func=_cmd_import_portfolio)
+
+    users = sub.add_parser("users", help="usuários da equipe").add_subparsers(
+        dest="users_command", required=True
+    )
+    create = users.add_parser("create", help="cria um usuário; senha pela entrada padrão ou digitada")
+    create.add_argument("email")
+    create.add_argument("--role", required=True, choices=["admin", "collector"])
+    create.add_argument("--name", default="", help="nome exibido no console")
+    create.set_defaults(func=_cmd_users_create)
 
     run = sub.add_parser("run", help="sobe servidor, Rasa e servidor de ações")
     run.add_argument("--no-demo", action="store_true", help="não carrega os dados de demonstração")

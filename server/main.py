@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from server.api.routes import health, internal, sandbox, web
+from server.api.routes import agreements, auth, health, internal, negotiation, policy, sandbox, web
 from server.container import Container, build_container
 from server.settings import Settings, get_settings
 
@@ -46,7 +46,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.container = container
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(sandbox.router)
     app.include_router(internal.router)
+    app.include_router(negotiation.router)
+    app.include_router(policy.router)
+    app.include_router(agreements.router)
     app.include_router(web.router)
     return app

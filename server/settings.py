@@ -26,12 +26,21 @@ class Settings(BaseSettings):
 
     # Shared secret between the action server and the internal API.
     service_token: SecretStr = SecretStr("dev-service-token-change-me")
+    # Signs staff bearer tokens; rotating it logs every staff member out.
+    secret_key: SecretStr = SecretStr("dev-secret-key-change-me")
+    access_token_ttl_minutes: int = Field(default=480, ge=1)
     public_base_url: str | None = None
 
     # The creditor this installation collects for (one per deployment).
     creditor_legal_name: str = "Horizonte Distribuidora de Alimentos Ltda"
     creditor_trade_name: str = "Horizonte Distribuidora"
     creditor_cnpj: str = "33445566000186"
+    creditor_address: str = "Av. do Contorno, 1000, Funcionários, Belo Horizonte - MG, 30110-000"
+    creditor_city: str = "Belo Horizonte"
+    # Receiving PIX key of the creditor (static BR Codes); a CNPJ key by default.
+    creditor_pix_key: str = "33445566000186"
+    # Debtor-facing links (term PDF, QR images) are signed and expire.
+    public_link_ttl_hours: int = Field(default=72, ge=1)
 
     sandbox_enabled: bool = True
     timezone: str = "America/Sao_Paulo"

@@ -23,7 +23,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,6 +36,25 @@ NAMING = {
 }
 
 Money = Numeric(14, 2)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use timezone-aware values")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -55,8 +76,26 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
 
 class InvoiceStatus(enum.StrEnum):
     OPEN = "open"
+    RENEGOTIATED = "renegotiated"  # covered by an active agreement
     PAID = "paid"
     CANCELLED = "cancelled"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    COLLECTOR = "collector"
+
+
+class AgreementStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAID = "paid"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class InstallmentStatus(enum.StrEnum):
+    OPEN = "open"
+    PAID = "paid"
 
 
 class Channel(enum.StrEnum):
@@ -93,7 +132,7 @@ class Creditor(Base):
     cnpj: Mapped[str] = mapped_column(String(14), unique=True)
     late_fee_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal("2"))
     monthly_interest_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal("1"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class Debtor(Base):
@@ -108,8 +147,8 @@ class Debtor(Base):
     segment: Mapped[str | None] = mapped_column(String(80))
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     in_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     creditor: Mapped[Creditor] = relationship()
     contacts: Mapped[list[Contact]] = relationship(back_populates="debtor")
@@ -127,8 +166,8 @@ class Contact(Base):
     phone_key: Mapped[str | None] = mapped_column(String(10), index=True)
     email: Mapped[str | None] = mapped_column(String(254))
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     debtor: Mapped[Debtor] = relationship(back_populates="contacts")
 
@@ -148,7 +187,7 @@ class Invoice(Base):
     status: Mapped[InvoiceStatus] = mapped_column(
         _enum(InvoiceStatus, "invoice_status"), default=InvoiceStatus.OPEN
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     debtor: Mapped[Debtor] = relationship(back_populates="invoices")
 
@@ -167,12 +206,12 @@ class Conversation(Base):
     state: Mapped[ConversationState] = mapped_column(
         _enum(ConversationState, "conversation_state"), default=ConversationState.BOT
     )
-    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     verification_failures: Mapped[int] = mapped_column(Integer, default=0)
-    disclosure_locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disclosure_locked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     handoff_reason: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     contact: Mapped[Contact | None] = relationship()
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
@@ -191,6 +230,149 @@ class Message(Base):
     payload: Mapped[dict | None] = mapped_column(JSON)
     provider_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str | None] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class User(Base):
+    """Staff: collectors and admins (debtor contacts never log in)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PolicyVersion(Base):
+    """An immutable version of the offer policy; the highest version is the one in force."""
+
+    __tablename__ = "policy_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    data: Mapped[dict] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Quote(Base):
+    """An offer made to a debtor, under the policy version and ladder step of its time."""
+
+    __tablename__ = "quotes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    step: Mapped[int] = mapped_column(Integer)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(40))
+    invoice_ids: Mapped[list] = mapped_column(JSON)
+    balance_total: Mapped[Decimal] = mapped_column(Money)
+    # The offer as shown (cash option and plans), so an acceptance binds exactly what was offered.
+    offer: Mapped[dict] = mapped_column(JSON)
+    as_of: Mapped[date] = mapped_column(Date)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    policy_version: Mapped[PolicyVersion] = relationship()
+    debtor: Mapped[Debtor] = relationship()
+
+
+class Agreement(Base):
+    __tablename__ = "agreements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    # One agreement per accepted quote: accepting twice yields the same agreement.
+    quote_id: Mapped[int | None] = mapped_column(ForeignKey("quotes.id"), unique=True)
+    option: Mapped[str] = mapped_column(String(20))  # "cash" or "plan:<n>"
+    status: Mapped[AgreementStatus] = mapped_column(
+        _enum(AgreementStatus, "agreement_status"), default=AgreementStatus.ACTIVE
+    )
+    original_total: Mapped[Decimal] = mapped_column(Money)  # principal of the invoices covered
+    updated_total: Mapped[Decimal] = mapped_column(Money)  # with multa and juros
+    discount_amount: Mapped[Decimal] = mapped_column(Money)
+    agreed_total: Mapped[Decimal] = mapped_column(Money)  # what the debtor will pay
+    down_payment: Mapped[Decimal] = mapped_column(Money)
+    monthly_interest_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    created_by: Mapped[str] = mapped_column(String(40), default="bot")  # "bot" or "user:<id>"
+    # Acceptance evidence.
+    channel: Mapped[str | None] = mapped_column(String(20))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    accepted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    terms_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    debtor: Mapped[Debtor] = relationship()
+    installments: Mapped[list[AgreementInstallment]] = relationship(
+        back_populates="agreement", order_by="AgreementInstallment.number"
+    )
+    invoices: Mapped[list[AgreementInvoice]] = relationship(back_populates="agreement")
+
+
+class AgreementInstallment(Base):
+    __tablename__ = "agreement_installments"
+    __table_args__ = (UniqueConstraint("agreement_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    number: Mapped[int] = mapped_column(Integer)  # 0 = entrada (or the single cash payment)
+    due_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    txid: Mapped[str] = mapped_column(String(35), unique=True)
+    pix_code: Mapped[str] = mapped_column(Text)
+    status: Mapped[InstallmentStatus] = mapped_column(
+        _enum(InstallmentStatus, "installment_status"), default=InstallmentStatus.OPEN
+    )
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paid_amount: Mapped[Decimal | None] = mapped_column(Money)
+    end_to_end_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+
+    agreement: Mapped[Agreement] = relationship(back_populates="installments")
+
+
+class AgreementInvoice(Base):
+    """Which invoices an agreement covers. ``active_invoice_id`` is the invoice id while the
+    agreement is active and NULL afterwards: its unique index makes two active agreements over
+    one invoice impossible in the database itself, on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "agreement_invoices"
+    __table_args__ = (UniqueConstraint("agreement_id", "invoice_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    active_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), unique=True)
+    principal: Mapped[Decimal] = mapped_column(Money)
+    late_fee: Mapped[Decimal] = mapped_column(Money)
+    interest: Mapped[Decimal] = mapped_column(Money)
+
+    agreement: Mapped[Agreement] = relationship(back_populates="invoices")
+    invoice: Mapped[Invoice] = relationship(foreign_keys=[invoice_id])
+
+
+class PaymentEvent(Base):
+    """Every payment notification received, kept as evidence; reconciled once by end-to-end id."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    end_to_end_id: Mapped[str] = mapped_column(String(40), unique=True)
+    txid: Mapped[str | None] = mapped_column(String(35), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    paid_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("agreement_installments.id"))
+    outcome: Mapped[str] = mapped_column(String(20))  # matched, unmatched, amount_mismatch
+    raw: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -12,15 +12,7 @@ from server.db import repositories as repo
 from server.domain.identity import IdentityStatus
 from server.domain.money import ZERO, Balance, updated_balance
 from server.services.creditor import late_charge_rules
-from server.services.identity import IdentityPolicy, identity_status, load_conversation
-
-
-class DisclosureRefused(PermissionError):
-    """The conversation has not proved who it is: nothing about any debt may be shown."""
-
-    def __init__(self, status: IdentityStatus) -> None:
-        super().__init__(status.value)
-        self.status = status
+from server.services.identity import DisclosureRefused, IdentityPolicy, identity_status, load_conversation
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,14 @@ class ConversationNotFound(LookupError):
     pass
 
 
+class DisclosureRefused(PermissionError):
+    """The conversation has not proved who it is: nothing about any debt may be shown."""
+
+    def __init__(self, status: IdentityStatus) -> None:
+        super().__init__(status.value)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class IdentityPolicy:
     max_attempts: int = 3
@@ -73,7 +81,7 @@ def identity_status(
     if (
         conversation.contact_id is not None
         and conversation.verified_at is not None
-        and now - _aware(conversation.verified_at) <= policy.verification_valid_for
+        and now - conversation.verified_at <= policy.verification_valid_for
     ):
         return IdentityStatus.VERIFIED
     if not candidate_contacts(session, conversation):
@@ -131,3 +139,15 @@ def verify_identity(
         conversation.handoff_reason = HANDOFF_IDENTITY_FAILED
     session.flush()
     return decision
+
+
+def verified_conversation(
+    session: Session, public_id: str, now: datetime, policy: IdentityPolicy
+) -> tuple[Conversation, Contact]:
+    """The conversation and its verified contact, or DisclosureRefused: nothing about a debt is
+    handled for a sender who has not proved who they are."""
+    conversation = load_conversation(session, public_id)
+    status = identity_status(session, conversation, now, policy)
+    if status != IdentityStatus.VERIFIED or conversation.contact is None:
+        raise DisclosureRefused(status)
+    return conversation, conversation.contact
