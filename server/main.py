@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from server.api.routes import agreements, auth, health, internal, negotiation, policy, sandbox, web
+from server.api.routes import agreements, auth, health, internal, negotiation, payments, policy, sandbox, web
 from server.container import Container, build_container
 from server.settings import Settings, get_settings
 
@@ -52,5 +52,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(negotiation.router)
     app.include_router(policy.router)
     app.include_router(agreements.router)
+    app.include_router(payments.router)
     app.include_router(web.router)
     return app

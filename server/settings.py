@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     creditor_city: str = "Belo Horizonte"
     # Receiving PIX key of the creditor (static BR Codes); a CNPJ key by default.
     creditor_pix_key: str = "33445566000186"
+    # Shared secret the PSP sends in X-Webhook-Token (in production, mTLS at the proxy as well).
+    pix_webhook_token: SecretStr = SecretStr("dev-pix-webhook-token-change-me")
     # Debtor-facing links (term PDF, QR images) are signed and expire.
     public_link_ttl_hours: int = Field(default=72, ge=1)
 

@@ -320,3 +320,23 @@ def test_staff_agreement_endpoints(client: TestClient, session: Session, ana: st
     assert client.get("/api/agreements/nope", headers=staff).status_code == 404
     pix = client.get(f"/internal/agreements/{agreement_id}/installments/0/pix", headers=AUTH).json()
     assert pix["pix_code"] == detail["installments"][0]["pix_code"]
+
+
+def test_installment_qr_image_behind_a_signed_link(
+    client: TestClient, ana: str, container: Container
+) -> None:
+    q = quote(client, ana)["quote"]
+    made = client.post(
+        f"/internal/conversations/{ana}/accept", json={"quote_id": q["id"], "option": "cash"}, headers=AUTH
+    )
+    pix = client.get(f"/internal/agreements/{made.json()['id']}/installments/0/pix", headers=AUTH).json()
+    url = pix["qr_url"].replace(container.settings.server_url, "")
+    image = client.get(url)
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    assert (
+        client.get(url.replace("/installments/0/", "/installments/1/")).status_code == 403
+    )  # signed per path
+    assert (
+        client.get(f"/internal/agreements/{made.json()['id']}/installments/7/pix", headers=AUTH).status_code
+        == 404
+    )

@@ -9,13 +9,14 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from server.adapters.qr import qr_png
 from server.adapters.term_pdf import render_term_pdf
 from server.api.deps import ContainerDep, SessionDep, StaffUser
 from server.api.presenters import agreement_view
 from server.db.models import Agreement, AgreementInvoice, AgreementStatus
-from server.domain.signed_links import BadSignature, LinkExpired, verify
+from server.domain.signed_links import BadSignature, LinkExpired
 from server.services.agreements import load_agreement, term_data
-from server.services.term_links import term_path, term_url
+from server.services.public_links import check_link, qr_path, term_path, term_url
 
 router = APIRouter(tags=["agreements"])
 
@@ -79,13 +80,34 @@ def debtor_term_pdf(
     sig: Annotated[str, Query()] = "",
 ) -> Response:
     """The debtor's copy, behind a signed link that expires (no login on WhatsApp)."""
+    _checked(container, term_path(agreement_id), exp, sig)
+    return _pdf(_agreement(session, agreement_id), container)
+
+
+def _checked(container: ContainerDep, path: str, exp: str, sig: str) -> None:
     try:
-        verify(
-            term_path(agreement_id), exp, sig, container.settings.secret_key.get_secret_value().encode(),
-            int(container.clock.now().timestamp()),
-        )  # fmt: skip
+        check_link(container, path, exp, sig)
     except LinkExpired as exc:
         raise HTTPException(410, "link expirado: peça um novo link na conversa") from exc
     except BadSignature as exc:
         raise HTTPException(403, "link inválido") from exc
-    return _pdf(_agreement(session, agreement_id), container)
+
+
+@router.get("/public/agreements/{agreement_id}/installments/{number}/qr.png", include_in_schema=False)
+def installment_qr(
+    agreement_id: str,
+    number: int,
+    session: SessionDep,
+    container: ContainerDep,
+    exp: Annotated[str, Query()] = "",
+    sig: Annotated[str, Query()] = "",
+) -> Response:
+    """The QR code of one installment's PIX, for WhatsApp to fetch as an image."""
+    _checked(container, qr_path(agreement_id, number), exp, sig)
+    agreement = _agreement(session, agreement_id)
+    installment = next((i for i in agreement.installments if i.number == number), None)
+    if installment is None:
+        raise HTTPException(404, "parcela não encontrada")
+    return Response(
+        qr_png(installment.pix_code), media_type="image/png", headers={"Cache-Control": "private"}
+    )

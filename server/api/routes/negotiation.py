@@ -21,7 +21,7 @@ from server.services import identity
 from server.services.agreements import Acceptance, accept_quote, load_agreement
 from server.services.debts import DisclosureRefused
 from server.services.negotiation import Move, NegotiationError, apply_move, open_negotiation
-from server.services.term_links import term_url
+from server.services.public_links import qr_url, term_url
 
 router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[ServiceAuth])
 
@@ -159,6 +159,7 @@ def installment_pix(
         "amount": money(installment.amount),
         "due_date": day(installment.due_date),
         "pix_code": installment.pix_code,
+        "qr_url": qr_url(container, agreement_id, number),
         "status": installment.status.value,
     }
 
