@@ -75,5 +75,4 @@ class ActionShowDebts(Action):
                 invoice_lines=invoice_lines(summary, domain),
                 total=summary["total_display"],
             )
-        dispatcher.utter_message(response="utter_anything_else")
         return [SlotSet("identity_status", "verified")]

@@ -33,7 +33,9 @@ class ServerApi:
             token=os.environ.get("NEGOCIA_SERVICE_TOKEN", "dev-service-token-change-me"),
         )
 
-    async def _request(self, method: str, path: str, json: dict[str, Any] | None = None) -> ApiResponse:
+    async def _request(
+        self, method: str, path: str, json: dict[str, Any] | None = None, allow_404: bool = False
+    ) -> ApiResponse:
         headers = {"Authorization": f"Bearer {self.token}"}
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
@@ -42,7 +44,7 @@ class ServerApi:
                 session.request(method, self.base_url + path, json=json, headers=headers) as resp,
             ):
                 body = await resp.json(content_type=None)
-                if resp.status >= 500 or resp.status in (401, 404):
+                if resp.status >= 500 or resp.status == 401 or (resp.status == 404 and not allow_404):
                     raise ServerApiError(f"{method} {path}: HTTP {resp.status}")
                 return ApiResponse(resp.status, body if isinstance(body, dict) else {})
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -58,3 +60,36 @@ class ServerApi:
     async def debts(self, conversation_id: str) -> ApiResponse:
         """200 with the summary, or 403 with the identity status when disclosure is refused."""
         return await self._request("GET", f"/internal/conversations/{conversation_id}/debts")
+
+    async def quote(self, conversation_id: str) -> ApiResponse:
+        """200 with the outcome; 403 unverified; 409 nothing to negotiate."""
+        return await self._request("POST", f"/internal/conversations/{conversation_id}/quote", {})
+
+    async def move(self, conversation_id: str, move: str, text: str) -> ApiResponse:
+        """200 with the outcome; 422 when the debtor's text holds no usable value."""
+        path = f"/internal/conversations/{conversation_id}/moves"
+        return await self._request("POST", path, {"move": move, "text": text})
+
+    async def accept(
+        self, conversation_id: str, quote_id: str, option: str, message_id: str | None
+    ) -> ApiResponse:
+        path = f"/internal/conversations/{conversation_id}/accept"
+        body = {"quote_id": quote_id, "option": option, "message_id": message_id}
+        return await self._request("POST", path, body, allow_404=True)
+
+    async def agreement(self, agreement_id: str) -> ApiResponse:
+        return await self._request("GET", f"/internal/agreements/{agreement_id}", allow_404=True)
+
+    async def handoff(self, conversation_id: str, reason: str, note: str | None = None) -> dict[str, Any]:
+        path = f"/internal/conversations/{conversation_id}/handoff"
+        return (await self._request("POST", path, {"reason": reason, "note": note})).body
+
+    async def flag(self, conversation_id: str, flag: str, note: str | None) -> dict[str, Any]:
+        path = f"/internal/conversations/{conversation_id}/flags"
+        return (await self._request("POST", path, {"flag": flag, "note": note})).body
+
+    async def opt_out(self, conversation_id: str) -> dict[str, Any]:
+        return (await self._request("POST", f"/internal/conversations/{conversation_id}/opt-out", {})).body
+
+    async def payments(self, conversation_id: str) -> ApiResponse:
+        return await self._request("GET", f"/internal/conversations/{conversation_id}/payments")

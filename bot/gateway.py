@@ -17,6 +17,7 @@ from bot.dialogue import BotReply, DialogueEngine, DialogueUnavailable
 from bot.locks import ConversationLocks
 from server.db import repositories as repo
 from server.db.models import Author, Channel, Conversation, ConversationState, Direction
+from server.domain.conversation_state import check_transition
 from server.services.identity import candidate_contacts
 
 
@@ -72,7 +73,13 @@ class Gateway:
                     return TurnResult(conversation.public_id, [], duplicate=True)
                 public_id = conversation.public_id
                 if conversation.state == ConversationState.WITH_HUMAN:
-                    return TurnResult(public_id, [])
+                    return TurnResult(public_id, [])  # the collector answers from the console
+                if conversation.state == ConversationState.WAITING_HUMAN:
+                    return self._waiting_reply(session, conversation)
+                if conversation.state == ConversationState.CLOSED:
+                    check_transition(conversation.state, ConversationState.BOT)
+                    conversation.state = ConversationState.BOT  # the debtor wrote again
+                    session.commit()
                 metadata = {
                     "channel": channel.value,
                     "known_sender": bool(candidate_contacts(session, conversation)),
@@ -98,3 +105,15 @@ class Gateway:
                     )
                 session.commit()
             return TurnResult(public_id, replies)
+
+    def _waiting_reply(self, session: Session, conversation: Conversation) -> TurnResult:
+        """Rasa is not called while a person is awaited; the debtor is told so, once."""
+        last = repo.last_outbound(session, conversation)
+        if last is not None and last.text == texts.WAITING_FOR_HUMAN:
+            return TurnResult(conversation.public_id, [])
+        reply = BotReply(texts.WAITING_FOR_HUMAN)
+        repo.add_message(
+            session, conversation, direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply.text
+        )
+        session.commit()
+        return TurnResult(conversation.public_id, [reply])

@@ -9,7 +9,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from server.api.routes import agreements, auth, health, internal, negotiation, payments, policy, sandbox, web
+from server.api.routes import (
+    agreements,
+    auth,
+    dialogue,
+    health,
+    internal,
+    negotiation,
+    payments,
+    policy,
+    sandbox,
+    web,
+)
 from server.container import Container, build_container
 from server.settings import Settings, get_settings
 
@@ -50,6 +61,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(sandbox.router)
     app.include_router(internal.router)
     app.include_router(negotiation.router)
+    app.include_router(dialogue.router)
     app.include_router(policy.router)
     app.include_router(agreements.router)
     app.include_router(payments.router)

@@ -89,3 +89,13 @@ def messages_to_address(session: Session, channel: Channel, address: str) -> Seq
         .order_by(Message.id)
     )
     return session.scalars(stmt).all()
+
+
+def last_outbound(session: Session, conversation: Conversation) -> Message | None:
+    stmt = (
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == Direction.OUTBOUND)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)

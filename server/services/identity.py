@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from server.db import repositories as repo
-from server.db.models import Channel, Contact, Conversation, ConversationState, Debtor
+from server.db.models import Channel, Contact, Conversation, Debtor
 from server.domain.cnpj import parse_root
 from server.domain.identity import (
     IdentityStatus,
@@ -19,6 +19,7 @@ from server.domain.identity import (
     decide_verification,
 )
 from server.domain.phone import InvalidPhone, match_key
+from server.services.handoffs import request_handoff
 
 HANDOFF_IDENTITY_FAILED = "identity_failed"
 
@@ -135,8 +136,7 @@ def verify_identity(
         conversation.verification_failures = 0
     elif decision.outcome == VerificationOutcome.LOCKED and conversation.disclosure_locked_at is None:
         conversation.disclosure_locked_at = now
-        conversation.state = ConversationState.WAITING_HUMAN
-        conversation.handoff_reason = HANDOFF_IDENTITY_FAILED
+        request_handoff(session, conversation, HANDOFF_IDENTITY_FAILED, now)
     session.flush()
     return decision
 

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from server.db.models import (
     Conversation,
-    ConversationState,
     Debtor,
     Invoice,
     InvoiceStatus,
@@ -31,6 +30,7 @@ from server.domain.money import ZERO, Balance, updated_balance
 from server.domain.negotiation import Outcome, Reason, Situation
 from server.domain.offers import violations
 from server.services.creditor import late_charge_rules
+from server.services.handoffs import request_handoff
 from server.services.offer_codec import offer_to_dict, plan_to_dict
 from server.services.policy import active_policy, policy_of
 
@@ -137,10 +137,9 @@ def _persist(
     return quote
 
 
-def _hand_off(conversation: Conversation | None, outcome: Outcome) -> None:
-    if conversation is not None and outcome.needs_human and conversation.state == ConversationState.BOT:
-        conversation.state = ConversationState.WAITING_HUMAN
-        conversation.handoff_reason = outcome.reason.value
+def _hand_off(session: Session, conversation: Conversation | None, outcome: Outcome, now: datetime) -> None:
+    if conversation is not None and outcome.needs_human:
+        request_handoff(session, conversation, outcome.reason.value, now)
 
 
 def open_negotiation(
@@ -149,11 +148,13 @@ def open_negotiation(
     today: date,
     conversation: Conversation | None = None,
     invoice_numbers: Sequence[str] | None = None,
+    now: datetime | None = None,
 ) -> MoveResult:
     """The opening offer for a debtor's overdue invoices under the policy in force."""
+    now = now or datetime.combine(today, time(12), tzinfo=TZ)
     if debtor.legal_hold or debtor.in_dispute:
         outcome = Outcome(Reason.NO_POLICY, needs_human=True)
-        _hand_off(conversation, outcome)
+        _hand_off(session, conversation, outcome, now)
         return MoveResult(outcome, None)
     items = overdue_items(session, debtor, today, invoice_numbers)
     if not items:
@@ -161,7 +162,7 @@ def open_negotiation(
     version, _ = active_policy(session)
     situation = _situation(version, items, debtor, today, 0)
     outcome = moves.opening(situation)
-    _hand_off(conversation, outcome)
+    _hand_off(session, conversation, outcome, now)
     return MoveResult(outcome, _persist(session, outcome, situation, version, debtor, items, conversation))
 
 
@@ -187,11 +188,11 @@ def apply_move(
     """Apply a debtor's move to the conversation's current quote (or open one)."""
     current = latest_quote(session, conversation, now)
     if current is None:
-        opened = open_negotiation(session, debtor, today, conversation)
+        opened = open_negotiation(session, debtor, today, conversation, now=now)
         if opened.quote is None:
             return opened
         current = opened.quote
-    return _apply(session, debtor, conversation, current, move, today, value)
+    return _apply(session, debtor, conversation, current, move, today, now, value)
 
 
 def _apply(
@@ -201,6 +202,7 @@ def _apply(
     current: Quote,
     move: Move,
     today: date,
+    now: datetime,
     value: Decimal | int | date | None,
 ) -> MoveResult:
     items_by_id = {it.invoice.id: it for it in overdue_items(session, debtor, today, None)}
@@ -209,7 +211,7 @@ def _apply(
         raise NegotiationError("as faturas desta cotação não estão mais em aberto", status=409)
     situation = _situation(current.policy_version, chosen, debtor, today, current.step)
     outcome = _dispatch(situation, move, value)
-    _hand_off(conversation, outcome)
+    _hand_off(session, conversation, outcome, now)
     quote = _persist(session, outcome, situation, current.policy_version, debtor, chosen, conversation)
     return MoveResult(outcome, quote)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
@@ -17,6 +17,7 @@ from server.api.presenters import agreement_view, day, money, outcome_view
 from server.clock import local_today
 from server.container import Container
 from server.db.models import Conversation, Quote
+from server.domain.parsing import parse_amount, parse_counter_offer, parse_date, parse_installments
 from server.services import identity
 from server.services.agreements import Acceptance, accept_quote, load_agreement
 from server.services.debts import DisclosureRefused
@@ -45,7 +46,10 @@ class QuoteIn(BaseModel):
 
 
 class MoveIn(BaseModel):
-    move: Move
+    """A move with its value, or the debtor's own words (``text``) for the server to read."""
+
+    move: Move | Literal["counter_offer"]
+    text: str | None = Field(default=None, max_length=4096)
     installments: int | None = Field(default=None, ge=1, le=360)
     amount: Annotated[Decimal | None, Field(default=None, allow_inf_nan=False)] = None
     date: dt.date | None = None
@@ -80,7 +84,12 @@ def create_quote(public_id: str, body: QuoteIn, session: SessionDep, container: 
     try:
         conversation, contact = _verified(session, container, public_id)
         result = open_negotiation(
-            session, contact.debtor, local_today(container.clock), conversation, body.invoice_numbers
+            session,
+            contact.debtor,
+            local_today(container.clock),
+            conversation,
+            body.invoice_numbers,
+            container.clock.now(),
         )
     except DisclosureRefused as exc:
         return _refused(exc)
@@ -88,34 +97,57 @@ def create_quote(public_id: str, body: QuoteIn, session: SessionDep, container: 
         raise HTTPException(exc.status, str(exc)) from exc
     session.commit()
     return outcome_view(result.outcome, result.quote)
+
+
+def _read_move(body: MoveIn, today: date) -> tuple[Move, Decimal | int | date | None]:
+    """The move and its value; values missing from the body are read from the debtor's text."""
+    text = body.text or ""
+    if body.move == "counter_offer":
+        counter = parse_counter_offer(text)
+        if counter is None:
+            raise HTTPException(422, "não entendi o valor da proposta")
+        return Move(counter.kind), counter.amount
+    move = Move(body.move)
+    if move == Move.INSTALLMENTS:
+        # "quero parcelar" without a number asks for the most installments allowed.
+        return move, body.installments or parse_installments(text) or 360
+    if move == Move.POSTPONE:
+        wanted = body.date or parse_date(text, today)
+        if wanted is None:
+            raise HTTPException(422, "não entendi a data desejada")
+        return move, wanted
+    if move in (Move.MONTHLY, Move.DOWN_PAYMENT, Move.CASH):
+        amount = body.amount if body.amount is not None else parse_amount(text)
+        if amount is None:
+            raise HTTPException(422, "não entendi o valor da proposta")
+        try:
+            return move, _amount(amount)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+    return move, None
 
 
 @router.post("/conversations/{public_id}/moves")
 def negotiation_move(public_id: str, body: MoveIn, session: SessionDep, container: ContainerDep) -> Any:
-    value: Decimal | int | date | None = {
-        Move.INSTALLMENTS: body.installments,
-        Move.MONTHLY: body.amount,
-        Move.DOWN_PAYMENT: body.amount,
-        Move.CASH: body.amount,
-        Move.POSTPONE: body.date,
-    }.get(body.move)
+    today = local_today(container.clock)
+    move, value = _read_move(body, today)
     try:
         conversation, contact = _verified(session, container, public_id)
-        result = apply_move(
-            session,
-            contact.debtor,
-            conversation,
-            body.move,
-            local_today(container.clock),
-            container.clock.now(),
-            value,
-        )
+        result = apply_move(session, contact.debtor, conversation, move, today, container.clock.now(), value)
     except DisclosureRefused as exc:
         return _refused(exc)
     except NegotiationError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
     session.commit()
     return outcome_view(result.outcome, result.quote)
+
+
+@router.get("/agreements/{agreement_id}")
+def agreement_detail(agreement_id: str, session: SessionDep, container: ContainerDep) -> dict[str, Any]:
+    agreement = load_agreement(session, agreement_id)
+    if agreement is None:
+        raise HTTPException(404, "acordo não encontrado")
+    return agreement_view(agreement, term_url(container, agreement_id))
 
 
 @router.post("/conversations/{public_id}/accept")
