@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.base import ApiAction
 from actions.server_api import ServerApi, ServerApiError
 from actions.tracking import latest_intent
 
@@ -47,18 +48,13 @@ def previous_user_intent(tracker: Tracker) -> str | None:
     return ((users[-2].get("parse_data") or {}).get("intent") or {}).get("name")
 
 
-class ApiAction(Action):
-    def __init__(self, api: ServerApi | None = None) -> None:
-        self.api = api or ServerApi.from_env()
-
-
 class ActionHandoff(ApiAction):
     """request_human, complaint or abuse: a person takes over."""
 
     def name(self) -> str:
         return "action_handoff"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         intent = latest_intent(tracker) or "request_human"
@@ -75,7 +71,7 @@ class _FlagAction(ApiAction):
     flag = ""
     response = ""
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
@@ -112,7 +108,7 @@ class ActionOptOut(ApiAction):
     def name(self) -> str:
         return "action_opt_out"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
@@ -130,7 +126,7 @@ class ActionCheckPayment(ApiAction):
     def name(self) -> str:
         return "action_check_payment"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
@@ -156,7 +152,7 @@ class ActionPaymentClaim(ApiAction):
     def name(self) -> str:
         return "action_payment_claim"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_payment_check_handoff")
@@ -171,7 +167,7 @@ class ActionFallback(ApiAction):
     def name(self) -> str:
         return "action_fallback"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         if previous_user_intent(tracker) == "nlu_fallback":

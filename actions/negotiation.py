@@ -13,9 +13,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.base import ApiAction
 from actions.handoff import announce_handoff
 from actions.presenting import confirm, present_offer
-from actions.server_api import ApiResponse, ServerApi, ServerApiError
+from actions.server_api import ApiResponse, ServerApi
 from actions.tracking import latest_intent
 
 # What each intent means as a negotiation move.
@@ -95,28 +96,6 @@ async def show_outcome(
         dispatcher.utter_message(response="utter_offer_final")
     buttons = present_offer(dispatcher, quote, domain)
     return [*events, SlotSet("offer_buttons", buttons), SlotSet("negotiation_stage", "offered")]
-
-
-class ApiAction(Action):
-    def __init__(self, api: ServerApi | None = None) -> None:
-        self.api = api or ServerApi.from_env()
-
-    def name(self) -> str:  # pragma: no cover - every subclass names itself
-        raise NotImplementedError
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        try:
-            return await self.act(dispatcher, tracker, domain)
-        except ServerApiError:
-            dispatcher.utter_message(response="utter_technical_problem")
-            return []
-
-    async def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        raise NotImplementedError
 
 
 class ActionMakeOffer(ApiAction):

@@ -184,6 +184,7 @@ def wait_ready(proc: subprocess.Popen[bytes], stack: Stack) -> None:
 @dataclass
 class Result:
     latencies_ms: list[float] = field(default_factory=list)
+    by_turn: list[list[float]] = field(default_factory=lambda: [[] for _ in range(TURNS)])
     wall_s: float = 0.0  # summed wall time of this side's blocks (the other side's are excluded)
     conversations: int = 0
     errors: list[str] = field(default_factory=list)
@@ -242,6 +243,7 @@ class Runner:
                 result.errors.append(f"{side} {sender} turn {index + 1} ({text!r}): {status} {body[:200]}")
                 continue
             result.latencies_ms.append(elapsed_ms)
+            result.by_turn[index].append(elapsed_ms)
             if side == SANDBOX and index == 1 and "R$" in body:
                 result.disclosed += 1
 

@@ -5,11 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export RASA_TELEMETRY_ENABLED=false
+mkdir -p var
 
 echo "== lint (ruff) and types (mypy)"
 .venv/bin/ruff check server bot actions tests bench
 .venv/bin/ruff format --check server bot actions tests bench
 .venv/bin/mypy server bot
+
+echo "== Rasa: training data validation and conversation tests (trained model)"
+MODEL="$(.venv/bin/negocia train | tail -n 1)"
+.venv-rasa/bin/rasa data validate --domain domain.yml --data data --config config.yml >var/rasa-validate.log 2>&1 \
+  || { cat var/rasa-validate.log; exit 1; }
+.venv-rasa/bin/rasa test core --model "$MODEL" --stories tests/conversations --fail-on-prediction-errors \
+  --out var/rasa-test-results >var/rasa-test.log 2>&1 || { tail -n 60 var/rasa-test.log; cat var/rasa-test-results/failed_test_stories.yml 2>/dev/null; exit 1; }
+echo "conversation tests passed: $(grep -c '^- story:' tests/conversations/*.yml | awk -F: '{s+=$2} END {print s}') stories"
 
 echo "== action tests (.venv-rasa, against a live server)"
 PYTHONPATH=. .venv-rasa/bin/python -m pytest -q -p no:cacheprovider --confcutdir tests/actions tests/actions

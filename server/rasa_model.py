@@ -55,6 +55,6 @@ def ensure_model(settings: Settings, root: Path = PROJECT_ROOT, *, force: bool =
             "--domain", "domain.yml", "--config", "config.yml", "--data", DATA_DIR,
             "--out", str(target.parent), "--fixed-model-name", target.name.removesuffix(".tar.gz"),
         ],
-        cwd=root, env=env, check=True,
+        cwd=root, env=env, check=True, stdout=sys.stderr,  # stdout carries only the model path
     )  # fmt: skip
     return target

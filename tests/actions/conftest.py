@@ -40,7 +40,7 @@ def cd(first12: str) -> str:
     """Check digits of a CNPJ (module 11), so fixtures stay valid without importing the server."""
 
     def digit(chars: str, weights: list[int]) -> int:
-        r = sum(int(c) * w for c, w in zip(chars, weights)) % 11
+        r = sum(int(c) * w for c, w in zip(chars, weights, strict=False)) % 11
         return 0 if r < 2 else 11 - r
 
     d1 = digit(first12, [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
@@ -61,11 +61,11 @@ def portfolio_csv(today: date) -> str:
                 f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Ana Souza;(31) 99123-4567;;NF-2;{issued};{future};250,00;Pedido 2",
                 f"12.345.678/0001-95;Mercado Bom Preço Ltda;varejo;Carlos Lima;11987654321;;NF-2;{issued};{future};250,00;Pedido 2",
                 f"12.ABC.345/01DE-35;Tech Nova Sistemas Ltda;serviços;Beatriz Alves;+55 48 99666-5555;;NF-3;{issued};{due};990,00;Licenças",
-            f"90.214.567/0001-53;Restaurante Sabor Mineiro Ltda;alimentação;Marcos;(31) 99111-0001;;NF-10;{issued};{due};12.780,90;Fornecimento",
-            f"55.098.712/0001-87;Farmácia Vida Ltda;saúde;Roberto;(31) 99111-0002;;NF-11;{issued};{due};6.430,15;Produtos",
-            f"28.374.651/0001-60;Hotel Mar Azul Ltda;hotelaria;Paulo;(31) 99111-0003;;NF-12;{issued};{due};25.300,00;Enxoval",
-            f"67.120.384/0001-57;Construtora Alicerce S.A.;construção;Fernanda;(31) 99111-0004;;NF-13;{issued};{due};3.000,00;Material",
-            f"33.221.100/0001-{cd('332211000001')};Oficina Boa Ltda;serviços;João;(31) 99111-0005;;NF-14;{issued};{due};800,00;Peças",
+                f"90.214.567/0001-53;Restaurante Sabor Mineiro Ltda;alimentação;Marcos;(31) 99111-0001;;NF-10;{issued};{due};12.780,90;Fornecimento",
+                f"55.098.712/0001-87;Farmácia Vida Ltda;saúde;Roberto;(31) 99111-0002;;NF-11;{issued};{due};6.430,15;Produtos",
+                f"28.374.651/0001-60;Hotel Mar Azul Ltda;hotelaria;Paulo;(31) 99111-0003;;NF-12;{issued};{due};25.300,00;Enxoval",
+                f"67.120.384/0001-57;Construtora Alicerce S.A.;construção;Fernanda;(31) 99111-0004;;NF-13;{issued};{due};3.000,00;Material",
+                f"33.221.100/0001-{cd('332211000001')};Oficina Boa Ltda;serviços;João;(31) 99111-0005;;NF-14;{issued};{due};800,00;Peças",
             ]
         )
         + "\n"

@@ -22,8 +22,14 @@ from actions.negotiation import (
 from actions.server_api import ServerApi
 
 
-def tracker(sender: str, intent: str, text: str, slots: dict[str, Any] | None = None,
-            entities: list[dict[str, Any]] | None = None, events: list[dict[str, Any]] | None = None) -> Tracker:
+def tracker(
+    sender: str,
+    intent: str,
+    text: str,
+    slots: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    events: list[dict[str, Any]] | None = None,
+) -> Tracker:
     return Tracker(
         sender_id=sender,
         slots={"identity_status": "verified", "negotiation_stage": "none", **(slots or {})},
@@ -53,10 +59,12 @@ async def verified(api: ServerApi, live_server: LiveServer, phone: str, root: st
 async def test_offer_choose_confirm_accept(api: ServerApi, live_server: LiveServer, domain: dict) -> None:
     sender = await verified(api, live_server, "+5531991110001", "90214567", domain)
     d = CollectingDispatcher()
-    events = await ActionMakeOffer(api).run(d, tracker(sender, "ask_payment_options", "quais as opções?"), domain)
+    events = await ActionMakeOffer(api).run(
+        d, tracker(sender, "ask_payment_options", "quais as opções?"), domain
+    )
     assert names(d) == ["utter_offer_intro", "utter_offer_options"]
     options = d.messages[1]
-    assert [b["payload"] for b in options["buttons"]][0] == '/choose_option{"option": "cash"}'
+    assert next(b["payload"] for b in options["buttons"]) == '/choose_option{"option": "cash"}'
     assert "PIX à vista" in options["lines"] and "Parcelado" in options["lines"]
     slots = slots_of(events)
     assert slots["negotiation_stage"] == "offered" and slots["current_quote"]["step"] == 0
@@ -77,13 +85,17 @@ async def test_offer_choose_confirm_accept(api: ServerApi, live_server: LiveServ
     assert slots["negotiation_stage"] == "agreed" and slots["agreement_id"]
 
     d = CollectingDispatcher()
-    await ActionSecondCopy(api).run(d, tracker(sender, "ask_second_copy", "manda o pix de novo", slots), domain)
+    await ActionSecondCopy(api).run(
+        d, tracker(sender, "ask_second_copy", "manda o pix de novo", slots), domain
+    )
     assert names(d) == ["utter_second_copy_intro", "utter_pix_code", "utter_term_link"]
 
 
 async def test_refusals_then_handoff(api: ServerApi, live_server: LiveServer, domain: dict) -> None:
     sender = await verified(api, live_server, "+5531991110002", "55098712", domain)
-    await ActionMakeOffer(api).run(CollectingDispatcher(), tracker(sender, "ask_payment_options", "opções"), domain)
+    await ActionMakeOffer(api).run(
+        CollectingDispatcher(), tracker(sender, "ask_payment_options", "opções"), domain
+    )
     seen = []
     for _ in range(3):
         d = CollectingDispatcher()
@@ -94,22 +106,31 @@ async def test_refusals_then_handoff(api: ServerApi, live_server: LiveServer, do
     assert seen[2][0][0] in ("utter_handoff_now", "utter_handoff_later") and seen[2][1] == "none"
 
 
-async def test_counter_offer_not_understood_and_accepted(api: ServerApi, live_server: LiveServer, domain: dict) -> None:
+async def test_counter_offer_not_understood_and_accepted(
+    api: ServerApi, live_server: LiveServer, domain: dict
+) -> None:
     sender = await verified(api, live_server, "+5531991110003", "28374651", domain)
     d = CollectingDispatcher()
     await ActionNegotiate(api).run(d, tracker(sender, "counter_offer", "posso pagar um pouco"), domain)
     assert names(d) == ["utter_counter_not_understood"]
     d = CollectingDispatcher()
-    events = await ActionNegotiate(api).run(d, tracker(sender, "counter_offer", "pago 25 mil à vista no pix"), domain)
+    events = await ActionNegotiate(api).run(
+        d, tracker(sender, "counter_offer", "pago 25 mil à vista no pix"), domain
+    )
     assert names(d) == ["utter_counter_accepted", "utter_confirm_cash"]
-    assert slots_of(events)["pending_option"] == "cash" and slots_of(events)["negotiation_stage"] == "confirming"
+    assert (
+        slots_of(events)["pending_option"] == "cash" and slots_of(events)["negotiation_stage"] == "confirming"
+    )
 
 
 async def test_handoff_dispute_opt_out(api: ServerApi, live_server: LiveServer, domain: dict) -> None:
     sender = await verified(api, live_server, "+5531991110004", "67120384", domain)
     d = CollectingDispatcher()
     await ActionFlagDispute(api).run(d, tracker(sender, "dispute_debt", "não reconheço"), domain)
-    assert names(d)[0] == "utter_dispute_noted" and names(d)[1] in ("utter_handoff_now", "utter_handoff_later")
+    assert names(d)[0] == "utter_dispute_noted" and names(d)[1] in (
+        "utter_handoff_now",
+        "utter_handoff_later",
+    )
     other = live_server.conversation_for("+5521900000001")
     d = CollectingDispatcher()
     await ActionHandoff(api).run(d, tracker(other, "complaint", "que absurdo"), domain)
@@ -121,7 +142,9 @@ async def test_handoff_dispute_opt_out(api: ServerApi, live_server: LiveServer, 
 
 async def test_already_paid_not_found(api: ServerApi, live_server: LiveServer, domain: dict) -> None:
     sender = await verified(api, live_server, "+5531991110005", "33221100", domain)
-    events = await ActionCheckPayment(api).run(CollectingDispatcher(), tracker(sender, "already_paid", "já paguei"), domain)
+    events = await ActionCheckPayment(api).run(
+        CollectingDispatcher(), tracker(sender, "already_paid", "já paguei"), domain
+    )
     assert slots_of(events) == {"payment_found": False}
 
 
@@ -132,15 +155,20 @@ async def test_two_fallbacks_in_a_row_hand_off(api: ServerApi, live_server: Live
     await ActionFallback(api).run(d, tracker(sender, "nlu_fallback", "asdf", events=[fallback]), domain)
     assert names(d) == ["utter_default"]
     d = CollectingDispatcher()
-    await ActionFallback(api).run(d, tracker(sender, "nlu_fallback", "qwer", events=[fallback, fallback]), domain)
+    await ActionFallback(api).run(
+        d, tracker(sender, "nlu_fallback", "qwer", events=[fallback, fallback]), domain
+    )
     assert names(d)[0] in ("utter_handoff_now", "utter_handoff_later")
 
 
 async def test_resume_after_digression(domain: dict) -> None:
     d = CollectingDispatcher()
     buttons = [{"title": "PIX", "payload": '/choose_option{"option": "cash"}'}]
-    await ActionResume().run(d, tracker("x", "bot_challenge", "robô?", {"negotiation_stage": "offered",
-                                                                        "offer_buttons": buttons}), domain)
+    await ActionResume().run(
+        d,
+        tracker("x", "bot_challenge", "robô?", {"negotiation_stage": "offered", "offer_buttons": buttons}),
+        domain,
+    )
     assert names(d) == ["utter_resume_offer"] and d.messages[0]["buttons"] == buttons
     d = CollectingDispatcher()
     await ActionResume().run(d, tracker("x", "thank", "obrigado", {"negotiation_stage": "none"}), domain)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,29 +27,63 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cnpj(first12: str) -> str:
+    from server.domain.cnpj import check_digits, format_cnpj
+
+    return format_cnpj(first12 + check_digits(first12))
+
+
+# One debtor per flow under test (an agreement consumes its invoices): phone, contact, company,
+# the first 12 characters of its CNPJ, and principals of invoices 30 days overdue.
+DEBTORS = [
+    ("(31) 99123-4567", "Ana Souza", "Mercado Bom Preço Ltda", "123456780001", ["2000.00", "500.00"]),
+    ("(31) 98765-1111", "Dora Reis", "Mercado Bom Preço Ltda", "123456780001", None),
+    ("(11) 98765-4321", "Carlos Lima", "Padaria Pão Dourado Ltda", "458712930001", ["700.00"]),
+    ("(31) 97000-0001", "Caio Prado", "Caixa Forte Comércio Ltda", "101010100001", ["2000.00", "500.00"]),
+    ("(31) 97000-0002", "Paula Dias", "Parcela Certa Ltda", "202020200001", ["6000.00"]),
+    ("(31) 97000-0003", "Otto Lins", "Oferta Justa Ltda", "303030300001", ["2000.00", "500.00"]),
+    ("(31) 97000-0004", "Lia Melo", "Limite Alto Ltda", "404040400001", ["2000.00", "500.00"]),
+    ("(31) 97000-0005", "Davi Reis", "Disputa Comércio Ltda", "505050500001", ["900.00"]),
+    ("(31) 97000-0006", "Jade Rios", "Jurídico Indústria Ltda", "606060600001", ["900.00"]),
+    ("(31) 97000-0007", "Olga Sá", "Opção Sair Ltda", "707070700001", ["900.00"]),
+]
+
+
 def portfolio_csv(today: date) -> str:
     due = (today - timedelta(days=30)).strftime("%d/%m/%Y")
     issued = (today - timedelta(days=60)).strftime("%d/%m/%Y")
-    return (
-        "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao\n"
-        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-1,{issued},{due},2000.00,Pedido\n"
-        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Ana Souza,(31) 99123-4567,,NF-2,{issued},{due},500.00,Pedido\n"
-        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Dora Reis,(31) 98765-1111,,NF-1,{issued},{due},2000.00,Pedido\n"
-        f"12.345.678/0001-95,Mercado Bom Preço Ltda,varejo,Dora Reis,(31) 98765-1111,,NF-2,{issued},{due},500.00,Pedido\n"
-        f"45.871.293/0001-10,Padaria Pão Dourado Ltda,alimentação,Carlos Lima,(11) 98765-4321,,NF-3,{issued},{due},700.00,Farinha\n"
-    )
+    rows = [
+        "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao"
+    ]
+    invoices: dict[str, list[str]] = {}
+    for phone, name, company, first12, principals in DEBTORS:
+        if principals is not None:
+            invoices[first12] = principals
+        for i, principal in enumerate(invoices[first12], start=1):
+            rows.append(
+                f"{_cnpj(first12)},{company},varejo,{name},{phone},,NF-{first12[:4]}-{i},{issued},{due},{principal},Pedido"
+            )
+    return "\n".join(rows) + "\n"
 
 
 class Stack:
-    def __init__(self, base_url: str, log_path: Path) -> None:
+    def __init__(self, base_url: str, log_path: Path, db_path: Path) -> None:
         self.base_url = base_url
         self.log_path = log_path
+        self.db_path = db_path
         self.client = httpx.Client(base_url=base_url, timeout=60)
 
     def say(self, sender: str, text: str) -> list[str]:
+        return [m["text"] for m in self.turn(sender, text)]
+
+    def turn(self, sender: str, text: str) -> list[dict]:
         r = self.client.post("/channels/sandbox/messages", json={"sender": sender, "text": text})
         assert r.status_code == 200, r.text
-        return [m["text"] for m in r.json()["messages"]]
+        return r.json()["messages"]
+
+    def query(self, sql: str, *args: object) -> list[tuple]:
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(sql, args).fetchall()
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +121,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"stack not ready in time:\n{log_path.read_text()[-4000:]}")
             time.sleep(1)
-        yield Stack(base_url, log_path)
+        yield Stack(base_url, log_path, tmp / "negocia.db")
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:

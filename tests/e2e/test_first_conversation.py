@@ -26,6 +26,7 @@ def test_registered_contact_verifies_and_sees_updated_balance(stack: Stack) -> N
     assert "R$" not in greeting
 
     summary = joined(stack.say(ANA, "12.345.678"))
+    assert "Qual opção você prefere?" in summary  # the offers follow the summary
     due = (date.today() - timedelta(days=30)).strftime("%d/%m/%Y")
     # 2 000,00 + multa 40,00 + juros 20,00; 500,00 + 10,00 + 5,00
     assert "empresa confirmada" in summary
@@ -39,7 +40,8 @@ def test_registered_contact_verifies_and_sees_updated_balance(stack: Stack) -> N
     again = joined(stack.say(ANA, "quanto eu devo?"))
     assert "Total atualizado: R$ 2.575,00" in again
 
-    assert "Por nada" in joined(stack.say(ANA, "obrigado"))
+    thanks = joined(stack.say(ANA, "obrigado"))
+    assert "Por nada" in thanks and "Voltando à proposta" in thanks  # back to where it was
     assert "Até logo" in joined(stack.say(ANA, "tchau"))
 
     history = stack.client.get("/channels/sandbox/messages", params={"recipient": ANA}).json()["messages"]
@@ -63,6 +65,11 @@ def test_three_wrong_roots_lock_disclosure(stack: Stack) -> None:
     assert "mais 1 tentativa" in second
     locked = joined(stack.say(CARLOS, "33.333.333"))
     assert "Por segurança, não posso informar valores" in locked
-    # Even the right root now discloses nothing.
+    # Even the right root now discloses nothing: a person takes over and the bot stays out.
     after = joined(stack.say(CARLOS, "45.871.293") + stack.say(CARLOS, "quanto eu devo?"))
     assert "R$" not in after and "Padaria" not in after
+    assert "Um atendente vai continuar esta conversa" in after
+    assert stack.query(
+        "SELECT reason FROM handoffs h JOIN conversations c ON c.id = h.conversation_id WHERE c.address = ?",
+        CARLOS,
+    ) == [("identity_failed",)]

@@ -1,0 +1,103 @@
+"""Issue #4 flows end to end: the real stack, the trained model, the sandbox channel."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.domain.pix import parse_brcode
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+CAIO, PAULA, OTTO, LIA = "+5531970000001", "+5531970000002", "+5531970000003", "+5531970000004"
+DAVI, JADE, OLGA = "+5531970000005", "+5531970000006", "+5531970000007"
+
+
+def joined(replies: list[str]) -> str:
+    return "\n".join(replies)
+
+
+def verified(stack: Stack, phone: str, root: str) -> str:
+    stack.say(phone, "oi")
+    offers = joined(stack.say(phone, root))
+    assert "Qual opção você prefere?" in offers, offers
+    return offers
+
+
+def assert_agreement(stack: Stack, phone: str, replies: list[str], first_amount: str) -> None:
+    text = joined(replies)
+    assert "Acordo fechado!" in text and f"O primeiro pagamento é de {first_amount}" in text
+    code = next(r for r in replies if r.startswith("000201"))  # the PIX code in a message of its own
+    assert str(parse_brcode(code).amount).replace(".", ",") in first_amount.replace(".", "")
+    link = next(r for r in replies if "termo de acordo" in r).split(": ", 1)[1]
+    pdf = stack.client.get(link.replace(stack.base_url, ""))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert stack.query(
+        "SELECT count(*) FROM agreements a JOIN conversations c ON c.id = a.conversation_id WHERE c.address = ?",
+        phone,
+    ) == [(1,)]
+
+
+def test_cash_agreement(stack: Stack) -> None:
+    offers = verified(stack, CAIO, "10.101.010")
+    # 2 500,00 + multa 50,00 + juros 25,00 = 2 575,00; step 0 offers half of the 5 % discount.
+    assert "PIX à vista: R$ 2.510,63 (2,50% de desconto sobre R$ 2.575,00)" in offers
+    confirm = joined(stack.say(CAIO, "quero pagar à vista no pix"))
+    assert "pagamento único via PIX de R$ 2.510,63" in confirm
+    assert_agreement(stack, CAIO, stack.say(CAIO, "sim"), "R$ 2.510,63")
+
+
+def test_installments_after_one_refusal(stack: Stack) -> None:
+    verified(stack, PAULA, "20.202.020")
+    better = joined(stack.say(PAULA, "não"))
+    assert "Consegui melhorar" in better and "2x de" in better and "3,75% de desconto" in better
+    confirm = joined(stack.say(PAULA, "opção 2"))
+    assert "Confirmando: entrada de R$ 618,00" in confirm and "2x de" in confirm
+    assert_agreement(stack, PAULA, stack.say(PAULA, "sim, pode fechar"), "R$ 618,00")
+
+
+def test_counter_offer_accepted(stack: Stack) -> None:
+    verified(stack, OTTO, "30.303.030")
+    answer = joined(stack.say(OTTO, "te pago 2.500 à vista"))
+    assert "Consigo sim!" in answer and "pagamento único via PIX de R$ 2.500,00" in answer
+    assert_agreement(stack, OTTO, stack.say(OTTO, "sim"), "R$ 2.500,00")
+
+
+def test_counter_offer_beyond_limits_goes_to_a_person(stack: Stack) -> None:
+    verified(stack, LIA, "40.404.040")
+    final = joined(stack.say(LIA, "te pago mil à vista"))
+    assert "abaixo do que posso aceitar" in final and "melhor condição" in final
+    assert "R$ 2.446,25 (5,00% de desconto" in final  # the limit of the policy, never beyond
+    handoff = joined(stack.say(LIA, "te pago mil à vista"))
+    assert "atendente" in handoff
+    assert stack.query(
+        "SELECT reason FROM handoffs h JOIN conversations c ON c.id = h.conversation_id WHERE c.address = ?",
+        LIA,
+    ) == [("max_discount",)]
+    assert "Um atendente vai continuar" in joined(stack.say(LIA, "e aí?"))  # Rasa no longer answers
+
+
+def test_dispute_goes_to_a_person(stack: Stack) -> None:
+    verified(stack, DAVI, "50.505.050")
+    reply = joined(stack.say(DAVI, "não reconheço essa dívida, nunca compramos de vocês"))
+    assert "Registrei a contestação" in reply and "atendente" in reply
+    assert stack.query("SELECT in_dispute FROM debtors WHERE cnpj LIKE '50505050%'") == [(1,)]
+
+
+def test_legal_situation_sets_legal_hold(stack: Stack) -> None:
+    verified(stack, JADE, "60.606.060")
+    reply = joined(stack.say(JADE, "a empresa entrou em recuperação judicial"))
+    assert "suspendi a cobrança automática" in reply
+    assert stack.query("SELECT legal_hold FROM debtors WHERE cnpj LIKE '60606060%'") == [(1,)]
+    assert stack.query(
+        "SELECT reason FROM handoffs h JOIN conversations c ON c.id = h.conversation_id WHERE c.address = ?",
+        JADE,
+    ) == [("legal_situation",)]
+
+
+def test_opt_out_is_recorded_and_the_bot_still_answers(stack: Stack) -> None:
+    verified(stack, OLGA, "70.707.070")
+    reply = joined(stack.say(OLGA, "não quero mais receber mensagens de vocês"))
+    assert "não quer mais receber mensagens de cobrança" in reply
+    assert stack.query("SELECT opted_out_at IS NOT NULL FROM contacts WHERE phone_e164 = ?", OLGA) == [(1,)]
+    assert stack.say(OLGA, "oi")  # still answered
