@@ -194,10 +194,14 @@ class Result:
         return len(self.latencies_ms) / self.wall_s if self.wall_s else 0.0
 
     def percentile(self, q: float) -> float:
-        if not self.latencies_ms:
-            return math.nan
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]  # nearest rank
+        return percentile(self.latencies_ms, q)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]  # nearest rank
 
 
 Turn = Callable[[str, str], Awaitable[tuple[int, str]]]
@@ -305,6 +309,13 @@ def report(results: dict[tuple[str, str], Result], concurrency: int) -> None:
         label = f"{'sequential' if case == 'sequential' else f'{concurrency} concurrent'} {side}"
         print(f"{label:<26}{r.conversations:>6}{len(r.latencies_ms):>7}{r.turns_per_s():>9.1f}"
               f"{r.percentile(0.5):>9.0f}{r.percentile(0.95):>9.0f}{len(r.errors):>8}")  # fmt: skip
+    # Where a conversation's time goes: turn 2 (identity check + balances) and turn 1 (session
+    # start) run actions that call the server back; the others are NLU + policies only.
+    print()
+    print("p50 ms by turn:", " | ".join(f"{i + 1} {t!r}" for i, t in enumerate(script("12345678"))))
+    for (case, side), r in results.items():
+        label = f"{'sequential' if case == 'sequential' else f'{concurrency} concurrent'} {side}"
+        print(f"  {label:<24}" + "".join(f"{percentile(t, 0.5):>8.0f}" for t in r.by_turn))
     for case in ("sequential", "concurrent"):
         r = results[(case, SANDBOX)]
         print(
@@ -325,7 +336,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--conversations", default="40,60", metavar="SEQ[,CONC]",
                         help="conversations per side: sequential,concurrent (one number: both)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=20, help="conversations at once")
-    parser.add_argument("--max-seconds", type=float, default=600, help="budget for the measured part")
+    parser.add_argument("--max-seconds", type=float, default=300, help="time budget of the measured part")
     args = parser.parse_args()
     parts = [int(p) for p in str(args.conversations).split(",")]
     if len(parts) not in (1, 2) or min(parts) < 1 or args.concurrency < 1:
@@ -348,6 +359,10 @@ def main() -> int:
     portfolio, contacts = build_portfolio(needed, date.today())
     print(f"{needed} registered contacts; {args.sequential} sequential and {args.concurrent} "
           f"concurrent ({args.concurrency} at once) {TURNS}-turn conversations per side", flush=True)  # fmt: skip
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1) / 2:
+        # Rasa's turn is CPU-bound: other work on the machine inflates every figure below.
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores before starting", flush=True)
     with (
         tempfile.TemporaryDirectory(prefix="negocia-bench-") as tmp,
         running_stack(Path(tmp), portfolio) as stack,

@@ -182,12 +182,17 @@ def accept_quote(
     try:
         agreement = _create(session, quote, option_key, option, acceptance, settings)
         session.commit()
-    except IntegrityError:
-        # A concurrent acceptance of the same quote won, or another agreement took an invoice.
+    except (IntegrityError, NegotiationError) as exc:
+        # A concurrent acceptance of the same quote may have won (its agreement is then ours too),
+        # or another agreement took one of the invoices.
         session.rollback()
         existing = _existing(session, quote)
-        if existing is not None and existing.option == option_key:
+        if existing is not None:
+            if existing.option != option_key:
+                raise NegotiationError("esta cotação já foi aceita com outra opção", status=409) from None
             return existing
+        if isinstance(exc, NegotiationError):
+            raise
         raise NegotiationError("as faturas desta cotação já estão em outro acordo", status=409) from None
     return agreement
 
