@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from server.db.models import Base
@@ -28,43 +30,30 @@ def _url() -> str:
     return config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 
-def run_migrations_offline() -> None:
+def _run(**connection: Any) -> None:
     context.configure(
-        url=_url(),
         target_metadata=target_metadata,
-        literal_binds=True,
-        render_as_batch=True,
+        render_as_batch=True,  # SQLite alters tables by copying them
         include_object=include_object,
         render_item=render_item,
+        **connection,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
+def run_migrations_offline() -> None:
+    _run(url=_url(), literal_binds=True)
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=True,
-            include_object=include_object,
-            render_item=render_item,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection=connection)
         return
     engine = make_engine(_url())
     with engine.connect() as conn:
-        context.configure(
-            connection=conn,
-            target_metadata=target_metadata,
-            render_as_batch=True,
-            include_object=include_object,
-            render_item=render_item,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection=conn)
     engine.dispose()
 
 
