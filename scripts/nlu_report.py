@@ -120,12 +120,32 @@ def _confusions(errors_path: Path) -> list[tuple[str, str, int]]:
 
 def load_report(directory: Path, digest: str = "") -> NluReport:
     intents = [s for s in _scores(_read_json(directory / "intent_report.json"), {_FALLBACK}) if s.support > 0]
-    entities = {
-        path.name.removesuffix("_report.json"): _scores(_read_json(path), {"no_entity"})
-        for path in sorted(directory.glob("*_report.json"))
-        if path.name not in {"intent_report.json", "response_selection_report.json"}
-    }
+    entities: dict[str, list[Score]] = {}
+    for path in sorted(directory.glob("*_report.json")):
+        if path.name in {"intent_report.json", "response_selection_report.json"}:
+            continue
+        extractor = path.name.removesuffix("_report.json")
+        produced = _produced_entities(directory / f"{extractor}_errors.json", extractor)
+        # sklearn lists every gold label for every extractor: a row of zeros for an entity the
+        # component never outputs (RegexEntityExtractor has no regex for dates) is no measurement.
+        entities[extractor] = [
+            s
+            for s in _scores(_read_json(path), {"no_entity"})
+            if s.precision > 0 or s.recall > 0 or s.label in produced
+        ]
     return NluReport(digest, directory, intents, entities, _confusions(directory / "intent_errors.json"))
+
+
+def _produced_entities(errors_path: Path, extractor: str) -> set[str]:
+    """Entities the extractor output at least once among its errors (all-wrong ones land here)."""
+    if not errors_path.exists():
+        return set()
+    return {
+        str(p["entity"])
+        for e in _read_json(errors_path)
+        for p in e.get("predicted_entities", [])
+        if p.get("extractor") == extractor
+    }
 
 
 def run_cross_validation(out: Path, root: Path = ROOT) -> None:

@@ -163,7 +163,7 @@ _NON_QUANTITY_PATTERNS = [
     r"(?<![\w$.,])\d{14}(?!\w)",
     r"(?<![\w$.,])(?<!r\$ )\d{2}\.\d{3}\.\d{3}(?![\w.,])",
     # Phones: "+55 (11) 98765-4321", "(11) 98765-4321", "11 98765 4321", "98765-4321".
-    r"\+\d[\d\s()-]{9,}\d",
+    r"\+\d[\d\s()-]{9,16}\d",
     r"(?:\(\d{2}\)\s?|\b\d{2}\s)?9?\d{4}-\d{4}(?!\d)",
     r"(?:\(\d{2}\)\s?|\b\d{2}\s)9\d{4}\s?\d{4}(?!\d)",
     # Dates.
@@ -174,8 +174,8 @@ _NON_QUANTITY_PATTERNS = [
     r"\bdaqui\s+(?:a\s+)?\d+",
     # Times, percentages, ordinals.
     r"\b\d{1,2}\s?h(?:\d{2})?\b|\b\d{1,2}:\d{2}\b",
-    r"\d+(?:[.,]\d+)?\s?(?:%|por\s?cento)",
-    r"\d+\s?[ªº°]",
+    r"(?<![\d.,])\d+(?:[.,]\d+)?\s?(?:%|por\s?cento)",
+    r"(?<!\d)\d+\s?[ªº°]",
 ]
 _NOT_AMOUNT_PATTERNS = [
     *_NON_QUANTITY_PATTERNS,
@@ -253,7 +253,7 @@ _SMALL_COUNTS = {"um": "1", "uma": "1", "dois": "2", "duas": "2"}
 _NOT_COUNT_PATTERNS = [
     *_NON_QUANTITY_PATTERNS,
     r"r\$\s*\d+(?:[.,]\d+)*",
-    r"\d+(?:[.,]\d+)*\s*(?:reais|real|contos?|pilas?)\b",
+    r"(?<![\d.,])\d+(?:[.,]\d+)*\s*(?:reais|real|contos?|pilas?)\b",
 ]
 _NOT_COUNT_RE = re.compile("|".join(f"(?:{p})" for p in _NOT_COUNT_PATTERNS))
 
@@ -439,13 +439,24 @@ _CASH_RE = re.compile(
 )
 
 
+# The words that qualify an amount sit right next to it; bounded windows also keep every
+# check linear in the message length.
+_WINDOW = 40
+
+
+def _after(norm: str, amount: _Amount) -> str:
+    return norm[amount.end : amount.end + _WINDOW]
+
+
+def _before(norm: str, amount: _Amount) -> str:
+    return norm[max(0, amount.start - _WINDOW) : amount.start]
+
+
 def _next_to_down_payment(norm: str, amounts: list[_Amount]) -> _Amount | None:
     for a in amounts:
-        after = norm[a.end : a.end + 20]
-        before = norm[max(0, a.start - 15) : a.start]
-        if re.match(r"^\s*(?:(?:de|como|pra|para|na|no)\s+)?(?:entrada|sinal)\b", after) or re.search(
-            r"\b(?:entrada|sinal)\s*(?:de|:)?\s*$", before
-        ):
+        if re.match(
+            r"^\s*(?:(?:de|como|pra|para|na|no)\s+)?(?:entrada|sinal)\b", _after(norm, a)
+        ) or re.search(r"\b(?:entrada|sinal)\s*(?:de|:)?\s*$", _before(norm, a)):
             return a
     return None
 
@@ -463,11 +474,11 @@ def parse_counter_offer(text: str) -> CounterOffer | None:
         return CounterOffer(CounterOfferKind.DOWN_PAYMENT, chosen.value, installments)
 
     for a in amounts:
-        if _MONTHLY_AFTER_RE.search(norm[a.end :]) or _MONTHLY_BEFORE_RE.search(norm[: a.start]):
+        if _MONTHLY_AFTER_RE.search(_after(norm, a)) or _MONTHLY_BEFORE_RE.search(_before(norm, a)):
             return CounterOffer(CounterOfferKind.MONTHLY_AMOUNT, a.value, installments)
 
     for a in amounts:
-        if installments and _SPLIT_TOTAL_AFTER_RE.search(norm[a.end :]):
+        if installments and _SPLIT_TOTAL_AFTER_RE.search(_after(norm, a)):
             return CounterOffer(CounterOfferKind.MONTHLY_AMOUNT, _money(a.value / installments), installments)
 
     if _CASH_RE.search(norm):

@@ -31,11 +31,11 @@ def test_registered_contact_verifies_and_sees_updated_balance(stack: Stack) -> N
     # 2 000,00 + multa 40,00 + juros 20,00; 500,00 + 10,00 + 5,00
     assert "empresa confirmada" in summary
     assert "Mercado Bom Preço Ltda tem 2 fatura(s) em aberto" in summary
-    assert f"Fatura NF-1, vencida em {due} (30 dias): R$ 2.060,00" in summary
-    assert f"Fatura NF-2, vencida em {due} (30 dias): R$ 515,00" in summary
+    assert f"Fatura NF-1234-1, vencida em {due} (30 dias): R$ 2.060,00" in summary
+    assert f"Fatura NF-1234-2, vencida em {due} (30 dias): R$ 515,00" in summary
     assert "Total atualizado: R$ 2.575,00" in summary
     assert f"atualizados até {date.today().strftime('%d/%m/%Y')}" in summary
-    assert "NF-3" not in summary  # another debtor's invoice
+    assert "NF-4587" not in summary  # another debtor's invoice
 
     again = joined(stack.say(ANA, "quanto eu devo?"))
     assert "Total atualizado: R$ 2.575,00" in again

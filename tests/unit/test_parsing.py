@@ -322,3 +322,16 @@ def test_parse_counter_offer_none(text: str) -> None:
 def test_counter_offer_kind_values_are_stable() -> None:
     # The action server and the API send these strings; renaming them breaks the contract.
     assert [k.value for k in CounterOfferKind] == ["monthly_amount", "down_payment", "cash_amount"]
+
+
+@pytest.mark.parametrize(
+    "junk", ["9" * 20_000, "9 " * 10_000, "mil e " * 3_000, "dia " * 5_000, "+" * 20_000]
+)
+def test_long_pasted_text_is_handled(junk: str) -> None:
+    # Every pattern is anchored or bounded, so a pasted wall of text cannot stall a worker
+    # (these inputs took minutes with unanchored "\d+" patterns); the message still parses.
+    text = junk + " pago R$ 300 por mês em 10x dia 15"
+    assert parse_amount(text) == Decimal("300.00")
+    assert parse_installments(text) == 10
+    assert parse_date(text, TODAY) == date(2026, 12, 15)
+    assert parse_counter_offer(text) == _offer(MONTHLY, "300.00", 10)
