@@ -74,13 +74,17 @@ rm -f .deps-stamp.tmp
 ensure_venv .venv-rasa "$RASA_PY" requirements/rasa.lock requirements/rasa.in -- \
   -c requirements/rasa.lock -r requirements/rasa.in
 
-# Browser for the web-page tests: Debian's chromium (Playwright's own download cannot work here).
-if [ "${NEGOCIA_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+# Browser for the web-page tests (Debian's chromium: Playwright's own download cannot work here)
+# and poppler-utils, whose pdftoppm renders the term PDF in a test.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ "${NEGOCIA_SKIP_SYSTEM_PACKAGES:-0}" != 1 ] && [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing Debian's chromium for browser tests"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-      || log "could not install chromium; browser tests will fail"
+    log "installing Debian packages: ${missing[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+      || log "could not install ${missing[*]}; browser and PDF tests will fail"
   else
-    log "chromium not found: install Debian's 'chromium' package for browser tests"
+    log "missing Debian packages for tests: ${missing[*]}"
   fi
 fi
