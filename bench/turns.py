@@ -35,6 +35,7 @@ import asyncio
 import math
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,7 +165,9 @@ def running_stack(tmp: Path, portfolio: str, bare: list[Contact]) -> Iterator[tu
     csv_path = tmp / "carteira.csv"
     csv_path.write_text(portfolio, encoding="utf-8")
     for argv in (["db", "upgrade"], ["import-portfolio", str(csv_path)]):
-        subprocess.run([str(NEGOCIA), *argv], env=env, cwd=ROOT, check=True, capture_output=True)
+        done = subprocess.run([str(NEGOCIA), *argv], env=env, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"negocia {argv[0]} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     bare = open_conversations(database_url, bare)
     log_path = tmp / "stack.log"
     stack = Stack(f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{rasa_port}")
@@ -397,11 +400,14 @@ def main() -> int:
     if load > (os.cpu_count() or 1) / 2:
         # Rasa's turn is CPU-bound: other work on the machine inflates every figure below.
         print(f"warning: load average {load:.1f} on {os.cpu_count()} cores before starting", flush=True)
-    with (
-        tempfile.TemporaryDirectory(prefix="negocia-bench-") as tmp,
-        running_stack(Path(tmp), portfolio, contacts[per_side:]) as (stack, bare),
-    ):
-        results = asyncio.run(measure(stack, {SANDBOX: contacts[:per_side], BARE: bare}, args))
+    with tempfile.TemporaryDirectory(prefix="negocia-bench-") as tmp:
+        with running_stack(Path(tmp), portfolio, contacts[per_side:]) as (stack, bare):
+            results = asyncio.run(measure(stack, {SANDBOX: contacts[:per_side], BARE: bare}, args))
+        if any(r.errors for r in results.values()):
+            # The stack's own log says why turns failed; keep it beyond the temporary directory.
+            kept = Path(tempfile.gettempdir()) / f"negocia-bench-{time.strftime('%Y%m%d-%H%M%S')}.log"
+            shutil.copyfile(Path(tmp) / "stack.log", kept)
+            print(f"errors: the stack's log is kept in {kept}")
     report(results, args.concurrency)
     return 1 if any(r.errors for r in results.values()) else 0
 
