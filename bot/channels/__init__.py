@@ -1,0 +1,1 @@
+"""Chat channels (WhatsApp, Telegram, sandbox) behind one outbound interface."""
