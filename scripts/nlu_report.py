@@ -229,11 +229,21 @@ def format_report(report: NluReport, top: int = 10) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, cache_root: Path = CACHE_ROOT) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--force", action="store_true", help="recompute even when cached")
+    parser.add_argument(
+        "--min-macro-f1", type=float, default=None, help="exit 1 when the intent macro-F1 is below this"
+    )
     args = parser.parse_args(argv)
-    print(format_report(get_report(force=args.force)))
+    report = get_report(force=args.force, cache_root=cache_root)
+    print(format_report(report))
+    if args.min_macro_f1 is not None and report.macro_f1 < args.min_macro_f1:
+        print(
+            f"[nlu-report] intent macro-F1 {report.macro_f1:.3f} is below the required {args.min_macro_f1:.2f}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
