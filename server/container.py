@@ -10,10 +10,16 @@ import redis
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.base import OutboundChannel
+from bot.channels.sandbox import SandboxChannel
+from bot.channels.whatsapp import WhatsAppChannel, last_inbound_from_db, twilio_client
 from bot.dialogue import DialogueEngine, RasaRestEngine
 from bot.gateway import Gateway
 from bot.locks import ConversationLocks, LocalLocks, RedisLocks
+from bot.outbox import Outbox, RetryPolicy
+from bot.turn_runner import TurnRunner
 from server.clock import Clock, SystemClock
+from server.db.models import Channel
 from server.db.session import make_engine, make_session_factory
 from server.services.identity import IdentityPolicy
 from server.settings import Settings
@@ -41,14 +47,24 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     actions_probe: Probe = lambda: True
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # Outbound adapters of the channels that are on; the sandbox's inbox is the message table.
+    channels: dict[Channel, OutboundChannel] = field(
+        default_factory=lambda: {Channel.SANDBOX: SandboxChannel()}
+    )
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    turns: TurnRunner = field(default_factory=TurnRunner)
 
     @property
     def identity_policy(self) -> IdentityPolicy:
         return IdentityPolicy(max_attempts=self.settings.max_identity_attempts)
 
     @property
+    def outbox(self) -> Outbox:
+        return Outbox(self.session_factory, self.channels, self.clock, self.retry)
+
+    @property
     def gateway(self) -> Gateway:
-        return Gateway(self.session_factory, self.dialogue, self.locks)
+        return Gateway(self.session_factory, self.dialogue, self.locks, self.outbox, self.clock)
 
     def database_ready(self) -> bool:
         try:
@@ -59,13 +75,39 @@ class Container:
         return True
 
     def close(self) -> None:
+        self.turns.close()
         for close in self.closers:
             close()
         self.engine.dispose()
 
 
+def whatsapp_channel(
+    settings: Settings, session_factory: sessionmaker[Session], clock: Clock
+) -> WhatsAppChannel:
+    assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_whatsapp_from
+    base = settings.public_base_url or settings.server_url
+    return WhatsAppChannel(
+        twilio_client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            settings.twilio_api_base_url,
+        ),
+        settings.twilio_whatsapp_from,
+        last_inbound_from_db(session_factory),
+        clock,
+        status_callback_url=base.rstrip("/") + "/channels/whatsapp/status",
+    )
+
+
 def build_container(settings: Settings) -> Container:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    session_factory = make_session_factory(engine)
+    clock = SystemClock()
+    channels: dict[Channel, OutboundChannel] = {Channel.SANDBOX: SandboxChannel()}
+    if settings.whatsapp_enabled:
+        channels[Channel.WHATSAPP] = whatsapp_channel(settings, session_factory, clock)
     dialogue = RasaRestEngine(settings.resolved_rasa_url, settings.rasa_timeout_s)
     closers: list[Callable[[], None]] = [dialogue.close]
     locks: ConversationLocks
@@ -78,9 +120,12 @@ def build_container(settings: Settings) -> Container:
     return Container(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         dialogue=dialogue,
         locks=locks,
+        clock=clock,
+        channels=channels,
+        turns=TurnRunner(settings.turn_workers),
         actions_probe=http_probe(f"http://127.0.0.1:{settings.actions_port}/health"),
         closers=closers,
     )

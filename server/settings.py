@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     # Debtor-facing links (term PDF, QR images) are signed and expire.
     public_link_ttl_hours: int = Field(default=72, ge=1)
 
+    # WhatsApp through Twilio (off unless account SID, auth token and sender are all set).
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None  # the approved sender, e.g. +551140028922
+    twilio_api_base_url: str = "https://api.twilio.com"  # tests point it at a local fake
+
+    # Turns run on their own threads (never the request threadpool the actions call back into);
+    # the database pool must cover them plus the request threads.
+    turn_workers: int = Field(default=16, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=40, ge=0)
+
     sandbox_enabled: bool = True
     timezone: str = "America/Sao_Paulo"
     max_identity_attempts: int = Field(default=3, ge=1)
@@ -52,6 +64,11 @@ class Settings(BaseSettings):
     @property
     def resolved_rasa_url(self) -> str:
         return self.rasa_url or f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        token = self.twilio_auth_token.get_secret_value() if self.twilio_auth_token else ""
+        return bool(self.twilio_account_sid and token and self.twilio_whatsapp_from)
 
     @property
     def server_url(self) -> str:

@@ -167,6 +167,8 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Last time this contact wrote on any channel (WhatsApp's 24-hour window, reminders).
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     debtor: Mapped[Debtor] = relationship(back_populates="contacts")
@@ -210,6 +212,8 @@ class Conversation(Base):
     verification_failures: Mapped[int] = mapped_column(Integer, default=0)
     disclosure_locked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     handoff_reason: Mapped[str | None] = mapped_column(String(40))
+    # Last inbound message from this address: free text on WhatsApp only within 24 hours of it.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -217,20 +221,43 @@ class Conversation(Base):
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
 
 
+class Processing(enum.StrEnum):
+    """Inbound messages wait as ``pending`` until the conversation's worker has run their turn."""
+
+    PENDING = "pending"
+    PROCESSED = "processed"
+
+
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_created", "conversation_id", "id"),
+        Index("ix_messages_conversation_processing", "conversation_id", "processing"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
     author: Mapped[Author] = mapped_column(_enum(Author, "author"))
     text: Mapped[str] = mapped_column(Text, default="")
-    # Buttons, image and document links of an outbound message.
+    # Outbound: buttons, image and document links. Inbound: the content kind and what a number meant.
     payload: Mapped[dict | None] = mapped_column(JSON)
+    # Inbound attachments as received: [{"url": ..., "content_type": ...}].
+    media: Mapped[list | None] = mapped_column(JSON)
+    # Inbound: the provider's id (MessageSid, update_id), unique so retries are dropped.
+    # Outbound: the provider's id of the sent message, which status callbacks refer to.
     provider_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Outbound delivery: pending, queued, sent, delivered, read, undelivered, failed.
     status: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    processing: Mapped[Processing | None] = mapped_column(_enum(Processing, "processing"))
+    # The inbound message whose turn produced this outbound one (None: collector, reminder).
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from starlette.concurrency import run_in_threadpool
 
 from bot.dialogue import BotReply
 from server.api.deps import ContainerDep, SessionDep
@@ -37,7 +36,8 @@ async def post_message(body: SandboxMessageIn, container: ContainerDep) -> Sandb
     """One turn: the bot's replies (empty while a collector holds the conversation)."""
     if not container.settings.sandbox_enabled:
         raise HTTPException(404, "canal sandbox desativado")
-    result = await run_in_threadpool(container.gateway.handle_text, Channel.SANDBOX, body.sender, body.text)
+    # On the turn threads, not the request threadpool: the actions call back into this server.
+    result = await container.turns.run(container.gateway.handle_text, Channel.SANDBOX, body.sender, body.text)
     return SandboxTurnOut(messages=[_out(r) for r in result.replies])
 
 

@@ -1,0 +1,209 @@
+"""Delivery of outbound messages through the conversation's channel, with a record per message.
+
+Every reply is stored (status ``pending``) before it is sent, so a crash or a provider outage
+never loses what the bot or a collector said; the outcome (provider id, status, error) is written
+back on the same row. Provider failures are recorded, never raised: callers are turns and
+console requests that must not fail because Twilio or Telegram hiccupped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.channels.base import OutboundChannel, OutboundMessage, SendError
+from bot.dialogue import BotReply
+from server.clock import Clock
+from server.db import repositories as repo
+from server.db.models import Author, Channel, Direction, Message
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for retryable errors (429, 5xx, network): base, 2·base, 4·base…"""
+
+    max_attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+
+
+def _filename(url: str, default: str) -> str:
+    name = PurePosixPath(urlsplit(url).path).name
+    return name or default
+
+
+def to_outbound(reply: BotReply) -> OutboundMessage:
+    """One bot reply as one channel message: media first (with the text as caption), then
+    options (text + buttons), else plain text."""
+    if reply.document:
+        return OutboundMessage.of_document(
+            reply.document, _filename(reply.document, "documento.pdf"), reply.text
+        )
+    if reply.image:
+        return OutboundMessage.of_image(reply.image, reply.text)
+    if reply.buttons:
+        return OutboundMessage.of_options(reply.text, reply.buttons)
+    return OutboundMessage.of_text(reply.text)
+
+
+class UnknownConversation(LookupError):
+    pass
+
+
+class Outbox:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        channels: Mapping[Channel, OutboundChannel],
+        clock: Clock,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self._sessions = session_factory
+        self._channels = channels
+        self._clock = clock
+        self._retry = retry
+
+    def deliver(
+        self,
+        conversation_public_id: str,
+        replies: Sequence[BotReply],
+        *,
+        author: Author,
+        reply_to_id: int | None = None,
+    ) -> list[int]:
+        """Persists each reply as an outbound Message (before sending), sends it through the
+        conversation's channel adapter with retries/backoff on retryable errors, records
+        provider_message_id / status / error on the Message row; returns the message ids.
+        Never raises for provider failures (they are recorded)."""
+        if not replies:
+            return []
+        with self._sessions() as session:
+            conversation = repo.conversation_by_public_id(session, conversation_public_id)
+            if conversation is None:
+                raise UnknownConversation(conversation_public_id)
+            channel, address = conversation.channel, conversation.address
+            rows = [
+                repo.add_message(
+                    session,
+                    conversation,
+                    direction=Direction.OUTBOUND,
+                    author=author,
+                    text=reply.text,
+                    payload=reply.payload(),
+                )
+                for reply in replies
+            ]
+            for row in rows:
+                row.status = PENDING
+                row.reply_to_id = reply_to_id
+            session.commit()
+            ids = [row.id for row in rows]
+        adapter = self._channels.get(channel)
+        for message_id, reply in zip(ids, replies, strict=True):
+            self._send_one(message_id, adapter, channel, address, to_outbound(reply))
+        return ids
+
+    def send_message(self, conversation_public_id: str, message: OutboundMessage, *, author: Author) -> int:
+        """A message that is not a bot reply (a template, for the reminders): stored, then sent."""
+        with self._sessions() as session:
+            conversation = repo.conversation_by_public_id(session, conversation_public_id)
+            if conversation is None:
+                raise UnknownConversation(conversation_public_id)
+            row = repo.add_message(
+                session,
+                conversation,
+                direction=Direction.OUTBOUND,
+                author=author,
+                text=message.text,
+                payload={"template": message.template_id, "variables": message.variables}
+                if message.template_id
+                else None,
+            )
+            row.status = PENDING
+            session.commit()
+            channel, address, message_id = conversation.channel, conversation.address, row.id
+        self._send_one(message_id, self._channels.get(channel), channel, address, message)
+        return message_id
+
+    def _send_one(
+        self,
+        message_id: int,
+        adapter: OutboundChannel | None,
+        channel: Channel,
+        address: str,
+        message: OutboundMessage,
+    ) -> None:
+        attempts = 0
+        error: SendError
+        if adapter is None:
+            error = SendError(f"canal {channel.value} desativado", retryable=False, error_code="channel_off")
+        else:
+            while True:
+                attempts += 1
+                try:
+                    result = adapter.send(address, message)
+                except SendError as exc:
+                    error = exc
+                except Exception as exc:  # an adapter bug must not lose the record
+                    log.exception("channel %s failed to send message %s", channel.value, message_id)
+                    error = SendError(f"{type(exc).__name__}: {exc}", retryable=False)
+                else:
+                    self._record(
+                        message_id,
+                        attempts=attempts,
+                        status=result.status,
+                        provider_message_id=result.provider_message_id,
+                    )
+                    return
+                if not error.retryable or attempts >= self._retry.max_attempts:
+                    break
+                self._retry.sleep(self._retry.delay(attempts))
+        log.warning("message %s not delivered on %s: %s", message_id, channel.value, error)
+        self._record(
+            message_id,
+            attempts=attempts,
+            status=FAILED,
+            error_code=error.error_code,
+            error_message=str(error)[:2000],
+        )
+
+    def _record(
+        self,
+        message_id: int,
+        *,
+        attempts: int,
+        status: str,
+        provider_message_id: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        with self._sessions() as session:
+            row = session.get(Message, message_id)
+            assert row is not None
+            row.attempts = attempts
+            row.error_code = error_code
+            row.error_message = error_message
+            if provider_message_id is not None:
+                row.provider_message_id = provider_message_id
+            # A status callback may have raced ahead of us (Twilio answers, then calls back).
+            if row.status in (None, PENDING):
+                row.status = status
+            if status != FAILED:
+                row.sent_at = self._clock.now()
+            session.commit()
