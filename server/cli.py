@@ -1,4 +1,5 @@
-"""The ``negocia`` command line: ``db upgrade``, ``import-portfolio``, ``users create``, ``run``."""
+"""The ``negocia`` command line: ``db upgrade``, ``import-portfolio``, ``users create``, ``run``,
+``telegram-poll``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="info")
+    return 0
+
+
+def _cmd_telegram_poll(args: argparse.Namespace) -> int:
+    from server.container import build_container
+    from server.telegram_runtime import run_polling
+
+    settings = get_settings()
+    if settings.telegram_bot_token is None:
+        print("Defina NEGOCIA_TELEGRAM_BOT_TOKEN para usar o Telegram.", file=sys.stderr)
+        return 2
+    container = build_container(settings)
+    try:
+        print("Recebendo mensagens do Telegram por long polling (Ctrl-C para sair).")
+        run_polling(container)  # same handlers as the webhook; Rasa must be running (negocia run)
+    finally:
+        container.close()
     return 0
 
 
@@ -144,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train)
 
     sub.add_parser("serve", help="sobe só o servidor HTTP").set_defaults(func=_cmd_serve)
+    sub.add_parser(
+        "telegram-poll",
+        help="recebe mensagens do Telegram por long polling (desenvolvimento, sem URL pública)",
+    ).set_defaults(func=_cmd_telegram_poll)
 
     demo = sub.add_parser("demo", help="dados de demonstração").add_subparsers(
         dest="demo_command", required=True

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.base import OutboundChannel
 from bot.channels.sandbox import SandboxChannel
+from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel, last_inbound_from_db, twilio_client
 from bot.dialogue import DialogueEngine, RasaRestEngine
 from bot.gateway import Gateway
@@ -110,6 +111,12 @@ def build_container(settings: Settings) -> Container:
         channels[Channel.WHATSAPP] = whatsapp_channel(settings, session_factory, clock)
     dialogue = RasaRestEngine(settings.resolved_rasa_url, settings.rasa_timeout_s)
     closers: list[Callable[[], None]] = [dialogue.close]
+    if settings.telegram_bot_token is not None:
+        telegram = TelegramChannel(
+            settings.telegram_bot_token.get_secret_value(), settings.telegram_api_base_url
+        )
+        channels[Channel.TELEGRAM] = telegram
+        closers.append(telegram.close)
     locks: ConversationLocks
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url)

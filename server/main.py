@@ -19,10 +19,12 @@ from server.api.routes import (
     payments,
     policy,
     sandbox,
+    telegram,
     web,
 )
 from server.container import Container, build_container
 from server.settings import Settings, get_settings
+from server.telegram_runtime import start_telegram
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -46,9 +48,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         app.state.container = container or build_container(settings)
+        app.state.telegram = await start_telegram(app.state.container)  # None when off
         try:
             yield
         finally:
+            if app.state.telegram is not None:
+                await app.state.telegram.stop()
             if owned:
                 app.state.container.close()
 
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(sandbox.router)
+    app.include_router(telegram.router)
     app.include_router(internal.router)
     app.include_router(negotiation.router)
     app.include_router(dialogue.router)

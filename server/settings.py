@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=40, ge=0)
 
+    # Telegram (off unless the bot token is set). Telegram echoes the secret token of setWebhook
+    # in X-Telegram-Bot-Api-Secret-Token; tests point the API base URL at a local fake.
+    telegram_bot_token: SecretStr | None = None
+    telegram_secret_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+
     sandbox_enabled: bool = True
     timezone: str = "America/Sao_Paulo"
     max_identity_attempts: int = Field(default=3, ge=1)
