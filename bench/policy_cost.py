@@ -90,7 +90,14 @@ def _user_texts(trackers: list[Any]) -> list[str]:
 
 
 async def _measure(model: Path, repeat: int) -> None:
+    import logging
+
     from rasa.core.agent import load_agent
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
 
     agent = await load_agent(model_path=str(model))
     processor = agent.processor

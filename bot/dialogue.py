@@ -68,8 +68,10 @@ def parse_rasa_replies(data: list[dict[str, Any]]) -> list[BotReply]:
 class RasaRestEngine:
     """Talks to ``rasa run`` through its REST channel (``/webhooks/rest/webhook``)."""
 
-    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 30.0, auth_token: str | None = None) -> None:
         self._client = httpx.Client(base_url=base_url, timeout=timeout_s)
+        # Rasa's HTTP API (/status, trackers) needs the token when `rasa run --auth-token` is set.
+        self._auth = {"token": auth_token} if auth_token else {}
 
     def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         try:
@@ -83,7 +85,7 @@ class RasaRestEngine:
 
     def is_ready(self) -> bool:
         try:
-            response = self._client.get("/status", timeout=3)
+            response = self._client.get("/status", params=self._auth, timeout=3)
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and bool(response.json().get("model_file"))

@@ -29,6 +29,29 @@ PENDING = "pending"
 FAILED = "failed"
 
 
+# Provider statuses in the order they can happen; callbacks arrive out of order, so a late
+# "sent" must not overwrite "read". Failures end a message unless it was already delivered.
+_STATUS_RANK = {
+    PENDING: 0,
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "undelivered": 4,
+    FAILED: 4,
+    "delivered": 5,
+    "read": 6,
+}
+
+
+def supersedes(new: str, current: str | None) -> bool:
+    """Whether a status report ``new`` should replace the recorded ``current`` status."""
+    if new not in _STATUS_RANK:
+        return False
+    return current is None or _STATUS_RANK[new] > _STATUS_RANK.get(current, -1)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff for retryable errors (429, 5xx, network): base, 2·base, 4·base…"""

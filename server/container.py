@@ -23,6 +23,8 @@ from server.clock import Clock, SystemClock
 from server.db.models import Channel
 from server.db.session import make_engine, make_session_factory
 from server.services.identity import IdentityPolicy
+from server.services.live import LiveEvents, LocalLiveEvents, RedisLiveEvents, publish_on_commit
+from server.services.tracker_sync import RasaTrackerSync, TrackerSync
 from server.settings import Settings
 
 Probe = Callable[[], bool]
@@ -54,6 +56,23 @@ class Container:
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     turns: TurnRunner = field(default_factory=TurnRunner)
+    live: LiveEvents = field(default_factory=LocalLiveEvents)
+    tracker_sync: TrackerSync | None = None  # None: Rasa's HTTP API from settings
+
+    def __post_init__(self) -> None:
+        publish_on_commit(self.session_factory, self.live)
+        if self.tracker_sync is None:
+            token = self.settings.rasa_auth_token
+            sync = RasaTrackerSync(
+                self.settings.resolved_rasa_url, token.get_secret_value() if token else None
+            )
+            self.closers.append(sync.close)
+            self.tracker_sync = sync
+
+    @property
+    def tracker(self) -> TrackerSync:
+        assert self.tracker_sync is not None
+        return self.tracker_sync
 
     @property
     def identity_policy(self) -> IdentityPolicy:
@@ -109,7 +128,10 @@ def build_container(settings: Settings) -> Container:
     channels: dict[Channel, OutboundChannel] = {Channel.SANDBOX: SandboxChannel()}
     if settings.whatsapp_enabled:
         channels[Channel.WHATSAPP] = whatsapp_channel(settings, session_factory, clock)
-    dialogue = RasaRestEngine(settings.resolved_rasa_url, settings.rasa_timeout_s)
+    token = settings.rasa_auth_token
+    dialogue = RasaRestEngine(
+        settings.resolved_rasa_url, settings.rasa_timeout_s, token.get_secret_value() if token else None
+    )
     closers: list[Callable[[], None]] = [dialogue.close]
     if settings.telegram_bot_token is not None:
         telegram = TelegramChannel(
@@ -118,12 +140,17 @@ def build_container(settings: Settings) -> Container:
         channels[Channel.TELEGRAM] = telegram
         closers.append(telegram.close)
     locks: ConversationLocks
+    live: LiveEvents
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url)
         locks = RedisLocks(client)
         closers.append(client.close)
+        redis_live = RedisLiveEvents(settings.redis_url)
+        closers.append(redis_live.close)
+        live = redis_live
     else:
         locks = LocalLocks()
+        live = LocalLiveEvents()
     return Container(
         settings=settings,
         engine=engine,
@@ -135,4 +162,5 @@ def build_container(settings: Settings) -> Container:
         turns=TurnRunner(settings.turn_workers),
         actions_probe=http_probe(f"http://127.0.0.1:{settings.actions_port}/health"),
         closers=closers,
+        live=live,
     )

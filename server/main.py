@@ -21,6 +21,7 @@ from server.api.routes import (
     sandbox,
     telegram,
     web,
+    whatsapp,
 )
 from server.container import Container, build_container
 from server.settings import Settings, get_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(sandbox.router)
+    app.include_router(whatsapp.router)
     app.include_router(telegram.router)
     app.include_router(internal.router)
     app.include_router(negotiation.router)

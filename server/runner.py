@@ -67,6 +67,13 @@ def child_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _auth_args(settings: Settings) -> list[str]:
+    # Rasa's HTTP API (tracker events on release) is bound to localhost; the token guards it
+    # against other local users when NEGOCIA_RASA_AUTH_TOKEN is set.
+    token = settings.rasa_auth_token
+    return ["--auth-token", token.get_secret_value()] if token else []
+
+
 def build_services(
     settings: Settings, model: Path, endpoints: Path, root: Path = PROJECT_ROOT
 ) -> list[Service]:
@@ -79,7 +86,7 @@ def build_services(
         Service("rasa", settings.rasa_port,
                 [*rasa_fast, "run", "--enable-api", "--port", str(settings.rasa_port), "--model", str(model),
                  "--endpoints", str(endpoints), "--credentials", "credentials.yml",
-                 "--interface", "127.0.0.1"]),
+                 "--interface", "127.0.0.1", *_auth_args(settings)]),
         Service("server", settings.http_port, [sys.executable, "-m", "server.cli", "serve"]),
     ]  # fmt: skip
 

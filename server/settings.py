@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,6 +62,19 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_secret_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
+
+    # Collector console: session lifetime, and the default collector authority (admins may set
+    # a global one and per-collector ones; see server/services/collector_authority.py).
+    console_session_minutes: int = Field(default=600, ge=1)
+    console_stream_seconds: float = Field(default=25.0, ge=0)  # one SSE response; browsers reconnect
+    rasa_auth_token: SecretStr | None = None  # passed to `rasa run --auth-token` for its HTTP API
+    collector_max_discount_pct: Decimal = Decimal("30")
+    collector_max_installments: int = 24
+    collector_min_installment_amount: Decimal = Decimal("50.00")
+    collector_min_down_payment_pct: Decimal = Decimal("0")
+    collector_monthly_interest_pct: Decimal = Decimal("1")
+    collector_max_first_due_days: int = 30
+    collector_limit_amount: Decimal = Decimal("200000.00")
 
     sandbox_enabled: bool = True
     timezone: str = "America/Sao_Paulo"

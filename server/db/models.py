@@ -421,3 +421,38 @@ class Handoff(Base):
     resolution: Mapped[str | None] = mapped_column(String(20))  # released | closed
 
     conversation: Mapped[Conversation] = relationship()
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
+
+
+class CollectorAuthority(Base):
+    """What a collector may grant in a manual agreement (wider than the bot's policy); set by
+    admins. A row with ``user_id`` NULL is the global default; a user's own row overrides it."""
+
+    __tablename__ = "collector_authorities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    max_discount_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    max_installments: Mapped[int] = mapped_column(Integer)
+    min_installment_amount: Mapped[Decimal] = mapped_column(Money)
+    min_down_payment_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    monthly_interest_pct: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    max_first_due_days: Mapped[int] = mapped_column(Integer)
+    limit_amount: Mapped[Decimal] = mapped_column(Money)  # above this total, only admins agree
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(Base):
+    """Every staff action on a conversation, handoff, debtor or setting: who, what, when, on what."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

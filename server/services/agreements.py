@@ -180,7 +180,7 @@ def accept_quote(
     if broken:
         raise NegotiationError(f"opção fora da política: {', '.join(broken)}", status=409)
     try:
-        agreement = _create(session, quote, option_key, option, acceptance, settings)
+        agreement = create_agreement(session, quote, option_key, option, acceptance, settings)
         session.commit()
     except (IntegrityError, NegotiationError) as exc:
         # A concurrent acceptance of the same quote may have won (its agreement is then ours too),
@@ -201,13 +201,14 @@ def _invoices(session: Session, quote: Quote) -> Sequence[Invoice]:
     return session.scalars(select(Invoice).where(Invoice.id.in_(quote.invoice_ids))).all()
 
 
-def _create(
+def create_agreement(
     session: Session,
     quote: Quote,
     option_key: str,
     option: CashOption | InstallmentPlan,
     acceptance: Acceptance,
     settings: Settings,
+    created_by: str = "bot",
 ) -> Agreement:
     invoices = _invoices(session, quote)
     if len(invoices) != len(quote.invoice_ids) or any(i.status != InvoiceStatus.OPEN for i in invoices):
@@ -226,7 +227,7 @@ def _create(
         agreed_total=sum((amount for _, _, amount in _schedule(option)), ZERO),
         down_payment=option.down_payment if isinstance(option, InstallmentPlan) else option.price,
         monthly_interest_pct=option.monthly_interest_pct if isinstance(option, InstallmentPlan) else ZERO,
-        created_by="bot",
+        created_by=created_by,
         channel=acceptance.channel,
         conversation_id=acceptance.conversation.id if acceptance.conversation else None,
         message_id=acceptance.message_id,

@@ -6,18 +6,23 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.locks import LocalLocks
+from bot.outbox import RetryPolicy
 from server.clock import FixedClock
-from server.container import Container
-from server.db.models import Contact, Debtor, Invoice
+from server.container import Container, whatsapp_channel
+from server.db.models import Channel, Contact, Debtor, Invoice
 from server.domain.phone import match_key
 from server.main import create_app
 from server.services.creditor import get_or_create_creditor
 from server.settings import Settings
 from tests.fakes import EchoDialogue
+from tests.fakes_twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
+from tests.fakes_twilio import AUTH_TOKEN as TWILIO_AUTH_TOKEN
+from tests.fakes_twilio import PUBLIC_BASE_URL, WHATSAPP_FROM, FakeTwilio
 
 SERVICE_TOKEN = "test-service-token"
 # 2026-11-22 12:00 in São Paulo.
@@ -97,3 +102,26 @@ def portfolio(session: Session, settings: Settings) -> dict[str, int]:
     ])  # fmt: skip
     session.commit()
     return {"mercado": mercado.id, "tech": tech.id, "ana": ana.id}
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def whatsapp(container: Container, fake_twilio: FakeTwilio) -> Container:
+    """The container with WhatsApp on, talking to the fake Twilio; retries do not wait."""
+    settings = container.settings
+    settings.twilio_account_sid = TWILIO_ACCOUNT_SID
+    settings.twilio_auth_token = SecretStr(TWILIO_AUTH_TOKEN)
+    settings.twilio_whatsapp_from = WHATSAPP_FROM
+    settings.twilio_api_base_url = fake_twilio.url
+    settings.public_base_url = PUBLIC_BASE_URL
+    container.channels[Channel.WHATSAPP] = whatsapp_channel(
+        settings, container.session_factory, container.clock
+    )
+    container.retry = RetryPolicy(sleep=lambda _seconds: None)
+    return container

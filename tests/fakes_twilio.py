@@ -1,0 +1,155 @@
+"""A local fake of Twilio's REST API (Messages resource) and a signer for inbound webhooks.
+
+A real HTTP server on a free port, in a thread, so the twilio library's own client talks to it
+exactly as it would to api.twilio.com. Every call is recorded; responses can be scripted
+(e.g. one 500 and then the default 201).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode
+
+from twilio.request_validator import RequestValidator
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "test-twilio-auth-token"
+WHATSAPP_FROM = "+551140028922"
+PUBLIC_BASE_URL = "https://negocia.example.com"
+
+
+@dataclass
+class TwilioCall:
+    method: str
+    path: str
+    form: dict[str, list[str]]
+    account_sid: str
+
+    def one(self, name: str) -> str | None:
+        values = self.form.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: dict[str, object] = field(default_factory=dict)
+
+
+class FakeTwilio:
+    def __init__(self) -> None:
+        self.calls: list[TwilioCall] = []
+        self.sent: list[dict[str, object]] = []  # the messages the fake accepted (201)
+        self._script: deque[Scripted] = deque()
+        self._changed = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
+                auth = self.headers.get("Authorization", "")
+                user = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":")[0] if auth else ""
+                status, body = fake._answer(TwilioCall("POST", self.path, form, user))
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> FakeTwilio:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, *responses: Scripted) -> None:
+        """The next calls get these responses, in order; then the default 201 again."""
+        self._script.extend(responses)
+
+    def fail_next(self, status: int, code: int, message: str = "falha simulada") -> None:
+        self.script(Scripted(status, {"code": code, "message": message, "status": status}))
+
+    def _answer(self, call: TwilioCall) -> tuple[int, dict[str, object]]:
+        with self._changed:
+            self.calls.append(call)
+            scripted = self._script.popleft() if self._script else None
+            if scripted is None or scripted.status == 201:
+                body = {
+                    "sid": "SM" + uuid.uuid4().hex,
+                    "status": "queued",
+                    "account_sid": call.account_sid,
+                    "from": call.one("From"),
+                    "to": call.one("To"),
+                    "body": call.one("Body") or "",
+                    "num_media": str(len(call.form.get("MediaUrl", []))),
+                }
+                body.update(scripted.body if scripted else {})
+                self.sent.append({**body, "media_url": call.form.get("MediaUrl", []),
+                                  "content_sid": call.one("ContentSid"),
+                                  "content_variables": call.one("ContentVariables"),
+                                  "status_callback": call.one("StatusCallback")})  # fmt: skip
+                self._changed.notify_all()
+                return 201, body
+            self._changed.notify_all()
+            return scripted.status, scripted.body
+
+    def wait_for_sent(self, count: int, timeout_s: float = 20.0) -> list[dict[str, object]]:
+        """Blocks until ``count`` messages were accepted (replies are sent from turn threads)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.sent) >= count, timeout=timeout_s)
+            return list(self.sent)
+
+    def bodies_to(self, phone: str) -> list[str]:
+        return [str(m["body"]) for m in self.sent if m["to"] == f"whatsapp:{phone}"]
+
+
+def sign(url: str, params: dict[str, str], auth_token: str = AUTH_TOKEN) -> str:
+    """X-Twilio-Signature exactly as Twilio computes it (HMAC-SHA1 of URL + sorted params)."""
+    return RequestValidator(auth_token).compute_signature(url, params)
+
+
+def inbound_form(phone: str, body: str, sid: str | None = None, **extra: str) -> dict[str, str]:
+    """The fields Twilio posts for an inbound WhatsApp message."""
+    sid = sid or "SM" + uuid.uuid4().hex
+    return {
+        "SmsMessageSid": sid,
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": f"whatsapp:{phone}",
+        "To": f"whatsapp:{WHATSAPP_FROM}",
+        "Body": body,
+        "NumMedia": "0",
+        "ProfileName": "Ana",
+        "WaId": phone.lstrip("+"),
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
+def signed_post(
+    form: dict[str, str], path: str = "/channels/whatsapp", base_url: str = PUBLIC_BASE_URL
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of a webhook request as Twilio sends it to ``base_url + path``."""
+    return urlencode(form).encode(), {
+        "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
+        "X-Twilio-Signature": sign(base_url + path, form),
+        "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+    }
