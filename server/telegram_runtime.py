@@ -35,6 +35,7 @@ def _application(container: Container, *, webhook: bool) -> Application:  # type
         container.settings.telegram_api_base_url,
         _updates(container).handle,
         webhook=webhook,
+        run=container.turns.run,  # the server's turn threads, not the request threadpool
     )
 
 
