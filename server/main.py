@@ -12,7 +12,11 @@ from fastapi.responses import JSONResponse
 from server.api.routes import (
     agreements,
     auth,
+    collectors,
+    console,
+    conversations,
     dialogue,
+    handoffs,
     health,
     internal,
     negotiation,
@@ -74,4 +78,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(agreements.router)
     app.include_router(payments.router)
     app.include_router(web.router)
+    app.include_router(handoffs.router)
+    app.include_router(conversations.router)
+    app.include_router(collectors.router)
+    app.include_router(console.router)
     return app
