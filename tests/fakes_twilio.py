@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class FakeTwilio:
                     "num_media": str(len(call.form.get("MediaUrl", []))),
                 }
                 body.update(scripted.body if scripted else {})
-                self.sent.append({**body, "media_url": call.form.get("MediaUrl", []),
+                self.sent.append({**body, "received_at": time.monotonic(), "media_url": call.form.get("MediaUrl", []),
                                   "content_sid": call.one("ContentSid"),
                                   "content_variables": call.one("ContentVariables"),
                                   "status_callback": call.one("StatusCallback")})  # fmt: skip
