@@ -16,6 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fakes_twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
+from tests.fakes_twilio import AUTH_TOKEN as TWILIO_AUTH_TOKEN
+from tests.fakes_twilio import WHATSAPP_FROM, FakeTwilio
+
 ROOT = Path(__file__).resolve().parents[2]
 NEGOCIA = ROOT / ".venv" / "bin" / "negocia"
 START_TIMEOUT_S = 420
@@ -46,6 +50,7 @@ DEBTORS = [
     ("(31) 97000-0005", "Davi Reis", "Disputa Comércio Ltda", "505050500001", ["900.00"]),
     ("(31) 97000-0006", "Jade Rios", "Jurídico Indústria Ltda", "606060600001", ["900.00"]),
     ("(31) 97000-0007", "Olga Sá", "Opção Sair Ltda", "707070700001", ["900.00"]),
+    ("(31) 97000-0009", "Wanda Lopes", "Zap Atacado Ltda", "909090900001", ["2000.00", "500.00"]),
 ]
 
 
@@ -87,7 +92,14 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     http_port = free_port()
     env = {
@@ -97,6 +109,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "NEGOCIA_RASA_PORT": str(free_port()),
         "NEGOCIA_ACTIONS_PORT": str(free_port()),
         "NEGOCIA_SERVICE_TOKEN": "e2e-token",
+        # WhatsApp through the fake Twilio; webhooks are signed for the URL the server is reached at.
+        "NEGOCIA_PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
+        "NEGOCIA_TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,
+        "NEGOCIA_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+        "NEGOCIA_TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
+        "NEGOCIA_TWILIO_API_BASE_URL": fake_twilio.url,
     }
     csv_path = tmp / "carteira.csv"
     csv_path.write_text(portfolio_csv(date.today()), encoding="utf-8")
