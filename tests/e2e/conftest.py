@@ -20,9 +20,12 @@ from tests.fakes_twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
 from tests.fakes_twilio import AUTH_TOKEN as TWILIO_AUTH_TOKEN
 from tests.fakes_twilio import WHATSAPP_FROM, FakeTwilio
 
+from tests.fakes_telegram import FakeTelegram, running_fake
+
 ROOT = Path(__file__).resolve().parents[2]
 NEGOCIA = ROOT / ".venv" / "bin" / "negocia"
 START_TIMEOUT_S = 420
+TELEGRAM_SECRET = "e2e-telegram-secret"
 
 
 def free_port() -> int:
@@ -51,6 +54,7 @@ DEBTORS = [
     ("(31) 97000-0006", "Jade Rios", "Jurídico Indústria Ltda", "606060600001", ["900.00"]),
     ("(31) 97000-0007", "Olga Sá", "Opção Sair Ltda", "707070700001", ["900.00"]),
     ("(31) 97000-0009", "Wanda Lopes", "Zap Atacado Ltda", "909090900001", ["2000.00", "500.00"]),
+    ("(31) 97000-0008", "Tito Gama", "Telegrama Comércio Ltda", "808080800001", ["2000.00", "500.00"]),
 ]
 
 
@@ -92,6 +96,12 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
+def fake_telegram() -> Iterator[FakeTelegram]:
+    with running_fake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
 def fake_twilio() -> Iterator[FakeTwilio]:
     fake = FakeTwilio().start()
     yield fake
@@ -99,7 +109,9 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     http_port = free_port()
     env = {
@@ -115,6 +127,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> 
         "NEGOCIA_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
         "NEGOCIA_TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
         "NEGOCIA_TWILIO_API_BASE_URL": fake_twilio.url,
+        "NEGOCIA_TELEGRAM_BOT_TOKEN": fake_telegram.token,
+        "NEGOCIA_TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
+        "NEGOCIA_TELEGRAM_API_BASE_URL": fake_telegram.base_url,
     }
     csv_path = tmp / "carteira.csv"
     csv_path.write_text(portfolio_csv(date.today()), encoding="utf-8")
