@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from server.api.routes import (
+    admin,
     agreements,
+    app_settings,
     auth,
     collectors,
     console,
@@ -19,11 +21,13 @@ from server.api.routes import (
     handoffs,
     health,
     internal,
+    kpis,
     negotiation,
     payments,
     policy,
     sandbox,
     telegram,
+    users,
     web,
     whatsapp,
 )
@@ -82,4 +86,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(conversations.router)
     app.include_router(collectors.router)
     app.include_router(console.router)
+    app.include_router(kpis.router)
+    app.include_router(app_settings.router)
+    app.include_router(users.router)
+    app.include_router(admin.router)
     return app

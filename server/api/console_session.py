@@ -46,13 +46,13 @@ def start_session(container: Container, response: Response, user: User) -> None:
     )
     response.set_cookie(
         SESSION_COOKIE, issued.access_token, max_age=issued.expires_in, httponly=True, samesite="lax",
-        secure=_secure(container), path="/console",
+        secure=_secure(container), path="/",  # /console and /admin share the staff session
     )  # fmt: skip
     response.delete_cookie(LOGIN_NONCE_COOKIE, path=LOGIN_PATH)
 
 
 def end_session(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/console")
+    response.delete_cookie(SESSION_COOKIE, path="/")
 
 
 def login_nonce(request: Request) -> str:

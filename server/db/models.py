@@ -286,6 +286,12 @@ class PolicyVersion(Base):
     data: Mapped[dict] = mapped_column(JSON)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # What changed against the previous version: [{"path", "old", "new"}] (None for version 1).
+    diff: Mapped[list | None] = mapped_column(JSON)
+    # A rollback is a new version with an earlier one's content; this names that earlier one.
+    restored_from: Mapped[int | None] = mapped_column(Integer)
+
+    created_by: Mapped[User | None] = relationship()
 
 
 class Quote(Base):
@@ -456,3 +462,16 @@ class AuditEntry(Base):
     target_id: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AppSetting(Base):
+    """Admin-edited settings, one JSON document per section (working hours, contact hours,
+    creditor identity); a missing section falls back to the environment's defaults."""
+
+    __tablename__ = "app_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    value: Mapped[dict] = mapped_column(JSON)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -26,6 +26,7 @@ from server.db.models import (
     InvoiceStatus,
     Quote,
 )
+from server.domain.admin_settings import CreditorIdentity as PixIdentity
 from server.domain.money import ZERO, updated_balance
 from server.domain.offers import CashOption, InstallmentPlan, cash_violations, plan_violations
 from server.domain.pix import StaticPix, encode_static
@@ -38,6 +39,7 @@ from server.domain.terms import (
     TermData,
     terms_sha256,
 )
+from server.services.app_settings import creditor_identity
 from server.services.creditor import late_charge_rules
 from server.services.negotiation import NegotiationError
 from server.services.offer_codec import offer_from_dict, plan_from_dict
@@ -72,12 +74,12 @@ def txid_for(agreement_id: int, number: int) -> str:
     return f"NEG{agreement_id:010d}P{number:03d}"
 
 
-def _pix_code(settings: Settings, txid: str, amount: Decimal) -> str:
+def _pix_code(identity: PixIdentity, txid: str, amount: Decimal) -> str:
     return encode_static(
         StaticPix(
-            key=settings.creditor_pix_key,
-            merchant_name=settings.creditor_trade_name,
-            merchant_city=settings.creditor_city,
+            key=identity.pix_key,
+            merchant_name=identity.merchant_name,
+            merchant_city=identity.merchant_city,
             amount=amount,
             txid=txid,
         )
@@ -237,12 +239,13 @@ def create_agreement(
     )
     session.add(agreement)
     session.flush()
+    identity = creditor_identity(session, settings)  # admin-edited PIX key and BR Code names
     for number, due, amount in _schedule(option):
         txid = txid_for(agreement.id, number)
         session.add(
             AgreementInstallment(
                 agreement_id=agreement.id, number=number, due_date=due, amount=amount, txid=txid,
-                pix_code=_pix_code(settings, txid, amount),
+                pix_code=_pix_code(identity, txid, amount),
             )
         )  # fmt: skip
     for invoice in invoices:

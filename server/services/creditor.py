@@ -15,6 +15,9 @@ def get_or_create_creditor(session: Session, settings: Settings) -> Creditor:
     cnpj = normalize_cnpj(settings.creditor_cnpj)
     creditor = session.scalar(select(Creditor).where(Creditor.cnpj == cnpj))
     if creditor is None:
+        # One creditor per deployment: an admin may have changed its CNPJ from the env's.
+        creditor = session.scalar(select(Creditor).order_by(Creditor.id).limit(1))
+    if creditor is None:
         creditor = Creditor(
             legal_name=settings.creditor_legal_name,
             trade_name=settings.creditor_trade_name,

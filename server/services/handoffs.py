@@ -23,7 +23,8 @@ from server.db.models import (
 )
 from server.domain.conversation_state import InvalidTransition, check_transition
 from server.domain.formatting import format_brl
-from server.domain.working_hours import DEFAULT_WORKING_HOURS, WorkingHours
+from server.domain.working_hours import WorkingHours
+from server.services.app_settings import working_hours
 
 # Reason codes the bot (and the engine) may send.
 REASONS = frozenset(
@@ -31,7 +32,7 @@ REASONS = frozenset(
         "request_human", "dispute", "legal_situation", "complaint", "refused_final_offer",
         "max_discount", "max_installments", "min_installment_amount", "min_down_payment",
         "above_authority", "no_policy_rule", "repeated_fallback", "identity_failed", "already_paid",
-        "second_copy",
+        "second_copy", "partial_payment", "wrong_amount", "broken_agreement",
     }
 )  # fmt: skip
 
@@ -79,7 +80,7 @@ def request_handoff(
     reason: str,
     now: datetime,
     note: str | None = None,
-    hours: WorkingHours = DEFAULT_WORKING_HOURS,
+    hours: WorkingHours | None = None,
 ) -> HandoffResult:
     """bot → waiting_human with a handoff record; asking again while one is open returns it."""
     existing = open_handoff(conversation.id, session)
@@ -96,6 +97,8 @@ def request_handoff(
         )
         session.add(existing)
         session.flush()
+    if hours is None:
+        hours = working_hours(session)  # admin-edited, DEFAULT_WORKING_HOURS until then
     return HandoffResult(existing, hours.is_open(now), hours.next_opening(now))
 
 

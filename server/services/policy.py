@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import PolicyVersion
@@ -16,6 +16,7 @@ from server.domain.policy import (
     policy_to_dict,
     validate_policy,
 )
+from server.domain.policy_diff import policy_diff
 
 
 def active_policy(session: Session) -> tuple[PolicyVersion, OfferPolicy]:
@@ -32,18 +33,42 @@ def policy_of(version: PolicyVersion) -> OfferPolicy:
     return policy_from_dict(version.data)
 
 
-def publish_policy(session: Session, policy: OfferPolicy, user_id: int | None) -> PolicyVersion:
-    """Validate and store a new version (the caller commits; a concurrent publish of the same
-    version number fails on the unique constraint rather than silently overwriting)."""
+def publish_policy(
+    session: Session, policy: OfferPolicy, user_id: int | None, restored_from: int | None = None
+) -> PolicyVersion:
+    """Validate and store a new version with its diff against the one in force (the caller
+    commits; a concurrent publish of the same version number fails on the unique constraint
+    rather than silently overwriting). Quotes already made keep the version they reference."""
     errors = validate_policy(policy)
     if errors:
         raise InvalidPolicy(errors)
-    active_policy(session)  # make sure version 1 exists before numbering the next
-    current = session.scalar(select(func.max(PolicyVersion.version))) or 0
-    version = PolicyVersion(version=current + 1, data=policy_to_dict(policy), created_by_id=user_id)
+    previous, previous_policy = active_policy(session)  # version 1 exists before numbering the next
+    version = PolicyVersion(
+        version=previous.version + 1,
+        data=policy_to_dict(policy),
+        created_by_id=user_id,
+        diff=policy_diff(previous_policy, policy),
+        restored_from=restored_from,
+    )
     session.add(version)
     session.flush()
     return version
+
+
+class UnknownVersion(LookupError):
+    pass
+
+
+def version_by_number(session: Session, number: int) -> PolicyVersion | None:
+    return session.scalar(select(PolicyVersion).where(PolicyVersion.version == number))
+
+
+def roll_back(session: Session, number: int, user_id: int | None) -> PolicyVersion:
+    """A rollback is a new version with an earlier version's content (history stays linear)."""
+    target = version_by_number(session, number)
+    if target is None:
+        raise UnknownVersion(number)
+    return publish_policy(session, policy_from_dict(target.data), user_id, restored_from=number)
 
 
 def versions(session: Session) -> Sequence[PolicyVersion]:

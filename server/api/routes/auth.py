@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from server.api.deps import ContainerDep, CurrentUser, SessionDep
 from server.security import issue_token
+from server.services import audit
 from server.services.users import authenticate
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -34,10 +35,16 @@ def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, container: ContainerDep
 ) -> TokenOut:
     user = authenticate(session, form.username, form.password)
+    now = container.clock.now()
     if user is None:
+        audit.record(
+            session, None, "login_failed", "user", form.username.strip().lower()[:64], now, channel="api"
+        )
+        session.commit()
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "e-mail ou senha inválidos", headers={"WWW-Authenticate": "Bearer"}
         )
+    audit.record(session, user, "login", "user", user.id, now, channel="api")
     session.commit()  # keeps a password hash upgraded by authenticate()
     settings = container.settings
     issued = issue_token(

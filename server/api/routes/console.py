@@ -36,7 +36,7 @@ from server.db import repositories as repo
 from server.db.models import Conversation, Message
 from server.domain.formatting import format_brl, format_date
 from server.domain.working_hours import DEFAULT_WORKING_HOURS
-from server.services import collector_actions, console_texts
+from server.services import audit, collector_actions, console_texts
 from server.services.collector_agreements import ManualTerms
 from server.services.collector_authority import authority_for
 from server.services.console_views import conversation_view, messages_after, queue
@@ -101,9 +101,14 @@ def login(
     check_login_csrf(container, request, csrf_token)
     user = authenticate(session, email, password)
     if user is None:
+        audit.record(session, None, "login_failed", "user", email.strip().lower()[:64], container.clock.now(),
+                     channel="console")  # fmt: skip
+        session.commit()
         return TEMPLATES.TemplateResponse(
             request, "console/login.html", {"csrf": csrf_token, "error": "E-mail ou senha inválidos."}, 401
         )
+    audit.record(session, user, "login", "user", user.id, container.clock.now(), channel="console")
+    audit.record(session, user, "login", "user", user.id, container.clock.now(), via="console")
     session.commit()
     response = RedirectResponse("/console", status_code=303)
     start_session(container, response, user)
@@ -155,7 +160,7 @@ def _page(request: Request, container: Container, session: SessionDep, console: 
     held = view.handoff is not None and view.handoff.claimed_by_id == console.user.id
     creditor = container.settings.creditor_trade_name
     canned = [
-        t.format(collector=console.user.name or "a equipe", creditor=creditor)
+        t.format(collector=console.user.name or "a equipe de cobrança", creditor=creditor)
         for t in console_texts.CANNED_REPLIES
     ]
     return TEMPLATES.TemplateResponse(request, "console/conversation.html", {
