@@ -208,7 +208,7 @@ class ActionAcceptAgreement(ApiAction):
             return []
         agreement = response.body
         send_payment(dispatcher, agreement, "utter_agreement_done")
-        dispatcher.utter_message(response="utter_term_link", url=agreement["term_url"])
+        send_term(dispatcher, agreement["term_url"])
         return [
             SlotSet("agreement_id", agreement["id"]),
             SlotSet("negotiation_stage", "agreed"),
@@ -224,7 +224,13 @@ def send_payment(dispatcher: CollectingDispatcher, agreement: dict[str, Any], in
     dispatcher.utter_message(
         response=intro, amount=nxt["amount"]["display"], due_date=nxt["due_date"]["display"]
     )
-    dispatcher.utter_message(response="utter_pix_code", pix_code=nxt["pix_code"])
+    # The code alone, so it can be copied; its QR image follows as media where the channel has it.
+    dispatcher.utter_message(response="utter_pix_code", pix_code=nxt["pix_code"], image=nxt.get("qr_url"))
+
+
+def send_term(dispatcher: CollectingDispatcher, url: str) -> None:
+    """The link in words, and the PDF itself as a document (WhatsApp media, Telegram document)."""
+    dispatcher.utter_message(response="utter_term_link", url=url, json_message={"document": url})
 
 
 class ActionShowOfferAgain(Action):
@@ -278,5 +284,5 @@ class ActionSecondCopy(ApiAction):
             dispatcher.utter_message(response="utter_no_second_copy")
             return []
         send_payment(dispatcher, response.body, "utter_second_copy_intro")
-        dispatcher.utter_message(response="utter_term_link", url=response.body["term_url"])
+        send_term(dispatcher, response.body["term_url"])
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -76,7 +77,10 @@ def outcome_view(outcome: Outcome, quote: Quote | None) -> dict[str, Any]:
     return view
 
 
-def agreement_view(agreement: Agreement, term_url: str | None = None) -> dict[str, Any]:
+def agreement_view(
+    agreement: Agreement, term_url: str | None = None, qr_url: Callable[[int], str] | None = None
+) -> dict[str, Any]:
+    """``qr_url(number)``: the signed link of an installment's QR image, for the debtor's channel."""
     return {
         "id": agreement.public_id,
         "status": agreement.status.value,
@@ -101,6 +105,7 @@ def agreement_view(agreement: Agreement, term_url: str | None = None) -> dict[st
                 "txid": i.txid,
                 "pix_code": i.pix_code,
                 "paid_at": i.paid_at.isoformat() if i.paid_at else None,
+                "qr_url": qr_url(i.number) if qr_url else None,
             }
             for i in agreement.installments
         ],

@@ -81,6 +81,9 @@ async def test_offer_choose_confirm_accept(api: ServerApi, live_server: LiveServ
     events = await ActionAcceptAgreement(api).run(d, tracker(sender, "affirm", "sim", slots), domain)
     assert names(d) == ["utter_agreement_done", "utter_pix_code", "utter_term_link"]
     assert d.messages[1]["pix_code"].startswith("000201") and "/public/agreements/" in d.messages[2]["url"]
+    # The QR image goes with the code, the term PDF as a document (media on WhatsApp and Telegram).
+    assert "/qr" in d.messages[1]["image"] and "sig=" in d.messages[1]["image"]
+    assert d.messages[2]["custom"] == {"document": d.messages[2]["url"]}
     slots.update(slots_of(events))
     assert slots["negotiation_stage"] == "agreed" and slots["agreement_id"]
 

@@ -147,7 +147,9 @@ def agreement_detail(agreement_id: str, session: SessionDep, container: Containe
     agreement = load_agreement(session, agreement_id)
     if agreement is None:
         raise HTTPException(404, "acordo não encontrado")
-    return agreement_view(agreement, term_url(container, agreement_id))
+    return agreement_view(
+        agreement, term_url(container, agreement_id), lambda n: qr_url(container, agreement_id, n)
+    )
 
 
 @router.post("/conversations/{public_id}/accept")
@@ -175,7 +177,9 @@ def accept(public_id: str, body: AcceptIn, session: SessionDep, container: Conta
         raise HTTPException(exc.status, str(exc)) from exc
     loaded = load_agreement(session, agreement.public_id)
     assert loaded is not None
-    return agreement_view(loaded, term_url(container, loaded.public_id))
+    return agreement_view(
+        loaded, term_url(container, loaded.public_id), lambda n: qr_url(container, loaded.public_id, n)
+    )
 
 
 @router.get("/agreements/{agreement_id}/installments/{number}/pix")
