@@ -142,8 +142,16 @@ class Outbox:
             self._send_one(message_id, adapter, channel, address, to_outbound(reply))
         return ids
 
-    def send_message(self, conversation_public_id: str, message: OutboundMessage, *, author: Author) -> int:
-        """A message that is not a bot reply (a template, for the reminders): stored, then sent."""
+    def send_message(
+        self,
+        conversation_public_id: str,
+        message: OutboundMessage,
+        *,
+        author: Author,
+        extra_payload: dict[str, object] | None = None,
+    ) -> int:
+        """A message that is not a bot reply (a template, for the reminders): stored, then sent.
+        ``extra_payload`` is kept on the row (the reminders' idempotency key, for recovery)."""
         with self._sessions() as session:
             conversation = repo.conversation_by_public_id(session, conversation_public_id)
             if conversation is None:
@@ -154,10 +162,13 @@ class Outbox:
                 direction=Direction.OUTBOUND,
                 author=author,
                 text=message.text,
-                payload={"template": message.template_id, "variables": message.variables}
-                if message.template_id
-                else None,
-            )
+                payload={
+                    **({"template": message.template_id, "variables": message.variables}
+                       if message.template_id else {}),
+                    **(extra_payload or {}),
+                }
+                or None,
+            )  # fmt: skip
             row.status = PENDING
             session.commit()
             channel, address, message_id = conversation.channel, conversation.address, row.id

@@ -58,6 +58,27 @@ def _cmd_telegram_poll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from server.container import build_container
+    from server.dunning_runtime import build_worker
+
+    settings = get_settings()
+    if not settings.redis_url:
+        print(
+            "Defina NEGOCIA_REDIS_URL para usar o worker; sem Redis os lembretes rodam dentro de "
+            "`negocia serve`.",
+            file=sys.stderr,
+        )
+        return 2
+    container = build_container(settings)
+    try:
+        print("Worker de lembretes (arq) em execução (Ctrl-C para sair).")
+        build_worker(container.dunning, settings.redis_url, settings.arq_queue_name).run()
+    finally:
+        container.close()
+    return 0
+
+
 def _cmd_demo_load(args: argparse.Namespace) -> int:
     from server.demo import load_demo
 
@@ -162,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train)
 
     sub.add_parser("serve", help="sobe só o servidor HTTP").set_defaults(func=_cmd_serve)
+    sub.add_parser(
+        "worker", help="worker de lembretes e cobrança (arq, precisa de NEGOCIA_REDIS_URL)"
+    ).set_defaults(func=_cmd_worker)
     sub.add_parser(
         "telegram-poll",
         help="recebe mensagens do Telegram por long polling (desenvolvimento, sem URL pública)",

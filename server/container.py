@@ -22,8 +22,12 @@ from bot.turn_runner import TurnRunner
 from server.clock import Clock, SystemClock
 from server.db.models import Channel
 from server.db.session import make_engine, make_session_factory
+from server.domain.dunning import Template
+from server.dunning_runtime import Dunning
+from server.services.dunning import DunningScheduler, ReminderSender, load_catalogue
 from server.services.identity import IdentityPolicy
 from server.services.live import LiveEvents, LocalLiveEvents, RedisLiveEvents, publish_on_commit
+from server.services.rate_limit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from server.services.tracker_sync import RasaTrackerSync, TrackerSync
 from server.settings import Settings
 
@@ -58,6 +62,8 @@ class Container:
     turns: TurnRunner = field(default_factory=TurnRunner)
     live: LiveEvents = field(default_factory=LocalLiveEvents)
     tracker_sync: TrackerSync | None = None  # None: Rasa's HTTP API from settings
+    rate_limiter: RateLimiter | None = None  # None: per process, at settings.send_rate_per_second
+    _catalogue: dict[str, Template] | None = None
 
     def __post_init__(self) -> None:
         publish_on_commit(self.session_factory, self.live)
@@ -85,6 +91,25 @@ class Container:
     @property
     def gateway(self) -> Gateway:
         return Gateway(self.session_factory, self.dialogue, self.locks, self.outbox, self.clock)
+
+    @property
+    def catalogue(self) -> dict[str, Template]:
+        """The approved WhatsApp templates (configuration file, read once)."""
+        if self._catalogue is None:
+            self._catalogue = load_catalogue(self.settings.whatsapp_templates_file)
+        return self._catalogue
+
+    @property
+    def dunning(self) -> Dunning:
+        if self.rate_limiter is None:
+            self.rate_limiter = LocalRateLimiter(self.settings.send_rate_per_second)
+        return Dunning(
+            DunningScheduler(self.session_factory, self.clock, self.channels),
+            ReminderSender(
+                self.session_factory, self.outbox, self.channels, self.clock, self.settings,
+                self.catalogue, self.rate_limiter,
+            ),
+        )  # fmt: skip
 
     def database_ready(self) -> bool:
         try:
@@ -141,9 +166,11 @@ def build_container(settings: Settings) -> Container:
         closers.append(telegram.close)
     locks: ConversationLocks
     live: LiveEvents
+    limiter: RateLimiter | None = None
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url)
         locks = RedisLocks(client)
+        limiter = RedisRateLimiter(client, settings.send_rate_per_second)  # shared by all workers
         closers.append(client.close)
         redis_live = RedisLiveEvents(settings.redis_url)
         closers.append(redis_live.close)
@@ -163,4 +190,5 @@ def build_container(settings: Settings) -> Container:
         actions_probe=http_probe(f"http://127.0.0.1:{settings.actions_port}/health"),
         closers=closers,
         live=live,
+        rate_limiter=limiter,
     )

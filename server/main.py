@@ -18,6 +18,7 @@ from server.api.routes import (
     console,
     conversations,
     dialogue,
+    dunning,
     handoffs,
     health,
     internal,
@@ -32,6 +33,7 @@ from server.api.routes import (
     whatsapp,
 )
 from server.container import Container, build_container
+from server.dunning_runtime import InProcessDunning
 from server.settings import Settings, get_settings
 from server.telegram_runtime import start_telegram
 
@@ -58,9 +60,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         owned = container is None
         app.state.container = container or build_container(settings)
         app.state.telegram = await start_telegram(app.state.container)  # None when off
+        # Without Redis the reminders run in this process (with Redis: `negocia worker`).
+        dunning = None
+        if owned and not settings.redis_url and settings.dunning_enabled:
+            dunning = InProcessDunning(app.state.container.dunning, settings.dunning_tick_seconds).start()
         try:
             yield
         finally:
+            if dunning is not None:
+                dunning.stop()
             if app.state.telegram is not None:
                 await app.state.telegram.stop()
             if owned:
@@ -86,6 +94,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(conversations.router)
     app.include_router(collectors.router)
     app.include_router(console.router)
+    app.include_router(dunning.router)
     app.include_router(kpis.router)
     app.include_router(app_settings.router)
     app.include_router(users.router)

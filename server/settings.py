@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     creditor_city: str = "Belo Horizonte"
     # Receiving PIX key of the creditor (static BR Codes); a CNPJ key by default.
     creditor_pix_key: str = "33445566000186"
-    # Shared secret the PSP sends in X-Webhook-Token (in production, mTLS at the proxy as well).
-    pix_webhook_token: SecretStr = SecretStr("dev-pix-webhook-token-change-me")
+    # PIX webhooks are signed: X-Negocia-Signature: sha256=<hex HMAC-SHA256 of the raw body>.
+    pix_webhook_secret: SecretStr = SecretStr("dev-pix-webhook-secret-change-me")
     # Debtor-facing links (term PDF, QR images) are signed and expire.
     public_link_ttl_hours: int = Field(default=72, ge=1)
 
@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     collector_monthly_interest_pct: Decimal = Decimal("1")
     collector_max_first_due_days: int = 30
     collector_limit_amount: Decimal = Decimal("200000.00")
+
+    # Dunning schedule: the approved WhatsApp templates, the send rate per sender (Twilio's
+    # WhatsApp default is 80 messages per second), how often the scheduler looks for due reminders.
+    whatsapp_templates_file: Path = PROJECT_ROOT / "config" / "whatsapp_templates.json"
+    send_rate_per_second: int = Field(default=80, ge=1)
+    dunning_tick_seconds: float = Field(default=60.0, gt=0)
+    dunning_enabled: bool = True  # the in-process scheduler of `negocia serve` when Redis is unset
+    arq_queue_name: str = "negocia:reminders"
 
     sandbox_enabled: bool = True
     timezone: str = "America/Sao_Paulo"

@@ -189,6 +189,10 @@ class Invoice(Base):
     status: Mapped[InvoiceStatus] = mapped_column(
         _enum(InvoiceStatus, "invoice_status"), default=InvoiceStatus.OPEN
     )
+    # Static PIX txid of the invoice's own code (sent with its reminders), set on first use.
+    txid: Mapped[str | None] = mapped_column(String(35), unique=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paid_amount: Mapped[Decimal | None] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     debtor: Mapped[Debtor] = relationship(back_populates="invoices")
@@ -406,6 +410,7 @@ class PaymentEvent(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     paid_at: Mapped[datetime] = mapped_column(UtcDateTime)
     installment_id: Mapped[int | None] = mapped_column(ForeignKey("agreement_installments.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     outcome: Mapped[str] = mapped_column(String(20))  # matched, unmatched, amount_mismatch
     raw: Mapped[dict] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -474,4 +479,46 @@ class AppSetting(Base):
     key: Mapped[str] = mapped_column(String(40), unique=True)
     value: Mapped[dict] = mapped_column(JSON)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DunningRulesVersion(Base):
+    """An immutable version of the dunning rules; the highest version is the one in force."""
+
+    __tablename__ = "dunning_rule_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    data: Mapped[dict] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ScheduledReminder(Base):
+    """One reminder of the dunning schedule: the durable record the job queue works from.
+    ``idempotency_key`` (invoice | installment, step, contact) makes it exist, and be sent, once."""
+
+    __tablename__ = "scheduled_reminders"
+    __table_args__ = (
+        Index("ix_scheduled_reminders_status_due", "status", "due_at"),
+        Index("ix_scheduled_reminders_contact_sent", "contact_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    target: Mapped[str] = mapped_column(String(20))  # invoice | installment
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("agreement_installments.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    step_id: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # scheduled → sending → sent | skipped | failed (a deferral moves due_at and stays scheduled).
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    reason: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
