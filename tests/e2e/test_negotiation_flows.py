@@ -44,7 +44,14 @@ def test_cash_agreement(stack: Stack) -> None:
     assert "PIX à vista: R$ 2.510,63 (2,50% de desconto sobre R$ 2.575,00)" in offers
     confirm = joined(stack.say(CAIO, "quero pagar à vista no pix"))
     assert "pagamento único via PIX de R$ 2.510,63" in confirm
-    assert_agreement(stack, CAIO, stack.say(CAIO, "sim"), "R$ 2.510,63")
+    messages = stack.turn(CAIO, "sim")
+    assert_agreement(stack, CAIO, [m["text"] for m in messages], "R$ 2.510,63")
+    # The QR image and the term PDF come as media on signed links.
+    image = next(m["image"] for m in messages if m.get("image"))
+    png = stack.client.get(image.replace(stack.base_url, ""))
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    document = next(m["document"] for m in messages if m.get("document"))
+    assert stack.client.get(document.replace(stack.base_url, "")).content.startswith(b"%PDF")
 
 
 def test_installments_after_one_refusal(stack: Stack) -> None:
