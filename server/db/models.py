@@ -266,6 +266,19 @@ class Message(Base):
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
 
+class EarlyStatus(Base):
+    """A provider status callback for a message id no Message carries yet: Twilio may call back
+    before our send recorded the MessageSid. Applied (and deleted) when the send records it."""
+
+    __tablename__ = "early_statuses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class User(Base):
     """Staff: collectors and admins (debtor contacts never log in)."""
 
