@@ -28,7 +28,7 @@ STATE_LABELS = {
 }
 
 CANNED_REPLIES = (
-    "Olá! Aqui é {collector}, da equipe de cobrança da {creditor}. Vou continuar o seu atendimento.",
+    "Olá! Aqui é {collector}, da {creditor}. Vou continuar o seu atendimento.",
     "Pode me enviar o comprovante de pagamento, por favor?",
     "Estou verificando as informações e já retorno.",
     "Consigo uma condição especial para pagamento à vista. Podemos fechar?",

@@ -35,8 +35,8 @@ from server.container import Container
 from server.db import repositories as repo
 from server.db.models import Conversation, Message
 from server.domain.formatting import format_brl, format_date
-from server.domain.working_hours import DEFAULT_WORKING_HOURS
 from server.services import audit, collector_actions, console_texts
+from server.services.app_settings import working_hours
 from server.services.collector_agreements import ManualTerms
 from server.services.collector_authority import authority_for
 from server.services.console_views import conversation_view, messages_after, queue
@@ -108,7 +108,6 @@ def login(
             request, "console/login.html", {"csrf": csrf_token, "error": "E-mail ou senha inválidos."}, 401
         )
     audit.record(session, user, "login", "user", user.id, container.clock.now(), channel="console")
-    audit.record(session, user, "login", "user", user.id, container.clock.now(), via="console")
     session.commit()
     response = RedirectResponse("/console", status_code=303)
     start_session(container, response, user)
@@ -136,10 +135,11 @@ def queue_page(
     now = container.clock.now()
     items = queue(session, state, local_today(container.clock))
     rows = [{"item": i, "waited": _waited(i.waiting_since, now)} for i in items]
-    hours_open = DEFAULT_WORKING_HOURS.is_open(now)
+    hours = working_hours(session)
+    hours_open = hours.is_open(now)
     return TEMPLATES.TemplateResponse(request, "console/queue.html", {
         "user": console.user, "csrf": console.csrf, "rows": rows, "state": state, "hours_open": hours_open,
-        "next_opening": _local(DEFAULT_WORKING_HOURS.next_opening(now)),
+        "next_opening": _local(hours.next_opening(now)),
     })  # fmt: skip
 
 
@@ -254,8 +254,8 @@ def _queue_error(request: Request, container: Container, session: SessionDep, co
     return TEMPLATES.TemplateResponse(request, "console/queue.html", {
         "user": console.user, "csrf": console.csrf, "rows": [{"item": i, "waited": _waited(i.waiting_since, now)}
                                                               for i in items],
-        "state": "waiting_human", "error": error, "hours_open": DEFAULT_WORKING_HOURS.is_open(now),
-        "next_opening": _local(DEFAULT_WORKING_HOURS.next_opening(now)),
+        "state": "waiting_human", "error": error, "hours_open": working_hours(session).is_open(now),
+        "next_opening": _local(working_hours(session).next_opening(now)),
     }, status)  # fmt: skip
 
 
