@@ -37,7 +37,9 @@ def tell(dispatcher: CollectingDispatcher, result: dict[str, Any]) -> None:
         dispatcher.utter_message(response="utter_handoff_now")
     else:
         dispatcher.utter_message(
-            response="utter_handoff_later", next_opening=result.get("next_opening_display")
+            response="utter_handoff_later",
+            next_opening=result.get("next_opening_display"),
+            working_hours=result.get("working_hours_display"),
         )
 
 

@@ -10,13 +10,26 @@ Two steps, so webhooks can acknowledge at once and turns still run one at a time
    through the outbox, the message marked processed.
 
 The sandbox calls ``handle_text``, which does both and returns the replies of its own message.
+
+When the dialogue engine (Rasa or its action server) is down or too slow, the turn is *deferred*:
+the message stays pending (and every later message of the sender waits behind it, so order holds),
+the debtor gets one short holding reply per outage, and ``bot/retrier.py`` runs ``process_pending``
+again later; after ``engine_handoff_after`` the conversation goes to a collector
+(``engine_unavailable``). A retried turn must not run twice inside Rasa, which may have processed
+it before the error reached us (a timeout). Every turn therefore carries its message id in the
+metadata (``negocia_message_id``), and a retry says so (``negocia_retry``): the Rasa launcher
+(scripts/rasa_run.py), under Rasa's own per-conversation lock, answers a retry whose message is
+already the tracker's latest user message with the replies Rasa gave it, instead of a second
+turn. Replies already persisted for a message are not delivered again either.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import numbered_options, texts
 from bot.dialogue import BotReply, DialogueEngine, DialogueUnavailable
 from bot.locks import ConversationLocks
+from bot.media import REFUSED, MediaDownloader
 from bot.outbox import Outbox
 from server.clock import Clock
 from server.db import repositories as repo
@@ -40,6 +54,9 @@ from server.db.models import (
     Processing,
 )
 from server.domain.conversation_state import check_transition
+from server.domain.working_hours import WorkingHours, describe_hours, describe_opening
+from server.services.app_settings import working_hours
+from server.services.handoffs import request_handoff
 from server.services.identity import candidate_contacts
 
 log = logging.getLogger(__name__)
@@ -65,7 +82,7 @@ class Inbound:
     text: str = ""
     provider_message_id: str | None = None
     kind: InboundKind = InboundKind.TEXT
-    media: Sequence[dict[str, str]] = ()
+    media: Sequence[dict[str, Any]] = ()
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,6 +100,15 @@ class TurnResult:
     duplicate: bool = False
 
 
+def waiting_text(hours: WorkingHours, now: datetime) -> str:
+    """What a debtor who writes while a person is awaited is told: when, outside working hours."""
+    if hours.is_open(now):
+        return texts.WAITING_FOR_HUMAN
+    return texts.WAITING_FOR_HUMAN_LATER.format(
+        hours=describe_hours(hours), when=describe_opening(hours.next_opening(now))
+    )
+
+
 def inbound_payload(inbound: Inbound) -> dict[str, Any] | None:
     info: dict[str, Any] = {}
     if inbound.kind != InboundKind.TEXT:
@@ -90,6 +116,31 @@ def inbound_payload(inbound: Inbound) -> dict[str, Any] | None:
     if inbound.extra_metadata:
         info["metadata"] = inbound.extra_metadata
     return info or None
+
+
+# The message Rasa receives to start a new session (a default intent of every domain).
+SESSION_START_TEXT = "/session_start"
+ENGINE_UNAVAILABLE_REASON = "engine_unavailable"
+
+
+class TurnDeferred(Exception):
+    """The engine is unavailable: the message stays pending and is retried later."""
+
+
+class EngineHealth:
+    """Consecutive engine failures, shared by the gateways of a process (the retrier backs off)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self.failures = 0
+
+    def failed(self) -> None:
+        with self._guard:
+            self.failures += 1
+
+    def succeeded(self) -> None:
+        with self._guard:
+            self.failures = 0
 
 
 class Gateway:
@@ -101,6 +152,11 @@ class Gateway:
         outbox: Outbox,
         clock: Clock,
         numbered_channels: Collection[Channel] = NUMBERED_OPTION_CHANNELS,
+        media: MediaDownloader | None = None,
+        *,
+        engine_handoff_after: timedelta = timedelta(minutes=15),
+        session_max_turns: int = 0,
+        health: EngineHealth | None = None,
     ) -> None:
         self._sessions = session_factory
         self._dialogue = dialogue
@@ -108,6 +164,12 @@ class Gateway:
         self._outbox = outbox
         self._clock = clock
         self._numbered = numbered_channels
+        self._media = media
+        self._handoff_after = engine_handoff_after
+        # Every N debtor messages the gateway starts a new Rasa session (0: never), so a very long
+        # conversation keeps the per-turn cost of a short one (see actions/session.py).
+        self._session_max_turns = session_max_turns
+        self.health = health or EngineHealth()
 
     # -- step 1 ---------------------------------------------------------------------------
 
@@ -161,6 +223,8 @@ class Gateway:
                     return done
                 try:
                     self._run_turn(conversation_public_id, message_id)
+                except TurnDeferred:
+                    return done  # stays pending, later messages wait behind it: order holds
                 except Exception:
                     # Marked processed anyway: one broken message must not block the sender's queue.
                     log.exception("turn of message %s failed", message_id)
@@ -188,9 +252,30 @@ class Gateway:
             log.exception("could not mark message %s processed", message_id)
             return False
 
+    def _download_media(self, public_id: str, message_id: int) -> list[dict[str, Any]]:
+        """Downloads the message's announced attachments (no database session held meanwhile)
+        and records each outcome on ``Message.media``; returns the entries."""
+        with self._sessions() as session:
+            message = session.get(Message, message_id)
+            conversation = repo.conversation_by_public_id(session, public_id)
+            if message is None or conversation is None or not message.media:
+                return []
+            refs, channel = [dict(m) for m in message.media], conversation.channel
+        if self._media is None or all(ref.get("status") for ref in refs):
+            return refs
+        entries = self._media.download(channel, public_id, message_id, refs)
+        with self._sessions() as session:
+            message = session.get(Message, message_id)
+            assert message is not None
+            message.media = entries
+            session.commit()
+        return entries
+
     def _run_turn(self, public_id: str, message_id: int) -> None:
         first: list[BotReply] = []  # the gateway's own answers (media, waiting), author SYSTEM
         dialogue_text: str | None = None
+        # Attachments are fetched first, whoever holds the conversation: a collector sees them too.
+        media = self._download_media(public_id, message_id)
         with self._sessions() as session:
             conversation = repo.conversation_by_public_id(session, public_id)
             message = session.get(Message, message_id)
@@ -207,11 +292,12 @@ class Gateway:
             if conversation.state == ConversationState.WAITING_HUMAN:
                 # Rasa is not called while a person is awaited; the debtor is told so, once.
                 last = repo.last_outbound(session, conversation)
+                waiting = waiting_text(working_hours(session), self._clock.now())
                 session.commit()
-                if last is None or last.text != texts.WAITING_FOR_HUMAN:
+                if last is None or not last.text.startswith(texts.WAITING_FOR_HUMAN):
                     self._outbox.deliver(
                         public_id,
-                        [BotReply(texts.WAITING_FOR_HUMAN)],
+                        [BotReply(waiting)],
                         author=Author.SYSTEM,
                         reply_to_id=message_id,
                     )
@@ -220,7 +306,8 @@ class Gateway:
                 check_transition(conversation.state, ConversationState.BOT)
                 conversation.state = ConversationState.BOT  # the debtor wrote again
             if kind == InboundKind.MEDIA:
-                first.append(BotReply(texts.MEDIA_RECEIVED))
+                refused = bool(media) and all(m.get("status") == REFUSED for m in media)
+                first.append(BotReply(texts.MEDIA_REFUSED if refused else texts.MEDIA_RECEIVED))
                 dialogue_text = message.text.strip() or None  # a caption is still a message
             elif kind != InboundKind.TEXT:
                 first.append(BotReply(texts.UNSUPPORTED_CONTENT))
@@ -237,19 +324,94 @@ class Gateway:
                 "channel": conversation.channel.value,
                 "known_sender": bool(contacts),
                 **(info.get("metadata") or {}),
+                "negocia_message_id": message_id,
             }
+            # A message seen before (deferred, or its server died mid-turn): no reply twice.
+            sent_before = {
+                (m.author, m.text)
+                for m in session.scalars(select(Message).where(Message.reply_to_id == message_id))
+            }
+            attempts = int(info.get("engine_attempts", 0))
+            rotate = False
+            if dialogue_text is not None:
+                if attempts:
+                    metadata["negocia_retry"] = True
+                elif self._session_max_turns:
+                    rotate = self._long_session(session, conversation, message_id)
+                info["engine_attempts"] = attempts + 1  # committed before Rasa sees the message
+                message.payload = info
             session.commit()
         # Rasa is called with no database session held: a turn may take seconds.
+        first = [r for r in first if (Author.SYSTEM, r.text) not in sent_before]
         self._outbox.deliver(public_id, first, author=Author.SYSTEM, reply_to_id=message_id)
         if dialogue_text is None:
             return
         try:
+            if rotate:
+                self._dialogue.send(public_id, SESSION_START_TEXT, {"negocia_session_rotation": True})
             replies = self._dialogue.send(public_id, dialogue_text, metadata)
-            author = Author.BOT
-        except DialogueUnavailable:
-            replies = [BotReply(texts.ASSISTANT_UNAVAILABLE)]
-            author = Author.SYSTEM
-        self._outbox.deliver(public_id, replies, author=author, reply_to_id=message_id)
+        except DialogueUnavailable as exc:
+            self.health.failed()
+            log.warning("dialogue engine unavailable for message %s: %s", message_id, exc)
+            self._engine_unavailable(public_id, message_id)
+            return
+        self.health.succeeded()
+        if any(author == Author.BOT for author, _text in sent_before):
+            return  # delivered before a crash, which left the message pending
+        self._outbox.deliver(public_id, replies, author=Author.BOT, reply_to_id=message_id)
+
+    def _long_session(self, session: Session, conversation: Conversation, message_id: int) -> bool:
+        """True every ``session_max_turns`` debtor messages (the turn first starts a new session)."""
+        count = session.scalar(
+            select(func.count(Message.id)).where(
+                Message.conversation_id == conversation.id,
+                Message.direction == Direction.INBOUND,
+                Message.id <= message_id,
+            )
+        )
+        return bool(count and count > 1 and (count - 1) % self._session_max_turns == 0)
+
+    def _engine_unavailable(self, public_id: str, message_id: int) -> None:
+        """Hold (one short reply per outage, message left pending) or, after the limit, hand off."""
+        now = self._clock.now()
+        with self._sessions() as session:
+            conversation = repo.conversation_by_public_id(session, public_id)
+            message = session.get(Message, message_id)
+            assert conversation is not None and message is not None
+            info = dict(message.payload or {})
+            since = datetime.fromisoformat(info.setdefault("engine_unavailable_since", now.isoformat()))
+            message.payload = info
+            if now - since >= self._handoff_after:
+                request_handoff(
+                    session, conversation, ENGINE_UNAVAILABLE_REASON, now, note=texts.ENGINE_HANDOFF_NOTE
+                )
+                session.commit()
+                self._outbox.deliver(
+                    public_id, [BotReply(texts.WAITING_FOR_HUMAN)], author=Author.SYSTEM,
+                    reply_to_id=message_id,
+                )  # fmt: skip
+                return  # processed: a collector takes it from here
+            last = repo.last_outbound(session, conversation)
+            session.commit()
+        if last is None or last.text != texts.ASSISTANT_UNAVAILABLE:
+            self._outbox.deliver(
+                public_id, [BotReply(texts.ASSISTANT_UNAVAILABLE)], author=Author.SYSTEM,
+                reply_to_id=message_id,
+            )  # fmt: skip
+        raise TurnDeferred(message_id)
+
+    def pending_conversations(self, created_before: datetime, limit: int = 500) -> list[str]:
+        """Conversations with a pending inbound message older than ``created_before`` (the retrier)."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Conversation.public_id)
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(Message.processing == Processing.PENDING, Message.created_at < created_before)
+                .group_by(Conversation.public_id)
+                .order_by(func.min(Message.id))
+                .limit(limit)
+            )
+            return list(rows)
 
     def _numbered_choice(self, session: Session, conversation: Conversation, message: Message) -> str | None:
         """The payload of the numbered option the debtor typed, from the options the bot sent

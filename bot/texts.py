@@ -1,12 +1,22 @@
 """Texts the gateway itself sends (the dialogue's texts live in domain.yml)."""
 
+# Sent once per outage of the dialogue engine; the messages stay pending and are answered, in
+# order, as soon as it is back (or a collector takes the conversation).
 ASSISTANT_UNAVAILABLE = (
-    "Nosso assistente está indisponível no momento. Sua mensagem foi registrada e "
-    "responderemos assim que possível."
+    "Nosso assistente está indisponível no momento. Suas mensagens foram registradas e "
+    "respondo assim que o sistema voltar, na ordem em que chegaram."
+)
+# Handoff summary line for collectors (reason engine_unavailable).
+ENGINE_HANDOFF_NOTE = (
+    "O assistente ficou indisponível por muito tempo; mensagens do cliente aguardando resposta."
 )
 
 WAITING_FOR_HUMAN = (
     "Sua mensagem foi registrada. Um atendente vai continuar esta conversa por aqui assim que possível."
+)
+# Outside the collectors' hours the debtor is told when a person will answer.
+WAITING_FOR_HUMAN_LATER = (
+    WAITING_FOR_HUMAN + " Nosso atendimento funciona {hours}; você terá resposta a partir de {when}."
 )
 
 # Telegram gives no phone number: the chat is linked to a contact once the user shares their own.
@@ -31,6 +41,11 @@ TELEGRAM_CONTACT_SHARED = "[contato compartilhado: {phone}]"
 MEDIA_RECEIVED = (
     "Recebemos seu arquivo, obrigado! Ele fica registrado no seu atendimento e será analisado "
     "pela nossa equipe."
+)
+
+MEDIA_REFUSED = (
+    "Recebi sua mensagem, mas não consigo guardar este arquivo. Envie o comprovante como foto ou "
+    "PDF (até 20 MB), por favor."
 )
 
 UNSUPPORTED_CONTENT = (

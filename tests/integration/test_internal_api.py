@@ -123,3 +123,16 @@ def test_phone_without_ninth_digit_matches_contact(
 ) -> None:
     cid = _conversation(client, session, "+553191234567")
     assert client.get(f"/internal/conversations/{cid}/context", headers=AUTH).json()["status"] == "unverified"
+
+
+def test_handoff_outside_hours_says_when_and_the_hours(
+    client: TestClient, session: Session, portfolio: dict[str, int]
+) -> None:
+    # NOW is a Sunday: nobody answers until Monday 8h; the hours come from the settings in force.
+    cid = _conversation(client, session, ANA)
+    r = client.post(
+        f"/internal/conversations/{cid}/handoff", json={"reason": "request_human"}, headers=AUTH
+    ).json()
+    assert r["humans_available"] is False
+    assert r["next_opening_display"] == "segunda, 23/11/2026 às 8h"
+    assert r["working_hours_display"] == "de segunda a sexta, das 8h às 18h"

@@ -14,7 +14,9 @@ from server.api.deps import ContainerDep, ServiceAuth, SessionDep
 from server.api.presenters import day, money
 from server.db.models import Agreement, AgreementInstallment, Conversation, InstallmentStatus
 from server.domain.conversation_state import InvalidTransition
+from server.domain.working_hours import describe_hours, describe_opening
 from server.services import identity
+from server.services.app_settings import working_hours
 from server.services.contacts import opt_out
 from server.services.handoffs import REASONS, request_handoff
 
@@ -51,7 +53,8 @@ def _handoff_view(session: SessionDep, container: ContainerDep, conversation: Co
         "reason": result.handoff.reason,
         "humans_available": result.humans_available,
         "next_opening": opening.isoformat(),
-        "next_opening_display": opening.strftime("%d/%m/%Y às %Hh%M"),
+        "next_opening_display": describe_opening(opening),
+        "working_hours_display": describe_hours(working_hours(session)),
     }
 
 
