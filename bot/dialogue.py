@@ -47,6 +47,22 @@ class DialogueEngine(Protocol):
     def is_ready(self) -> bool: ...
 
 
+# Rasa's REST channel answers 200 even when the turn failed inside Rasa (action server down,
+# tracker store unreachable). The launcher (scripts/rasa_run.py) then answers this one marker
+# instead of partial replies, and the turn was not saved: the gateway may retry it.
+TURN_FAILED_KEY = "negocia_turn_failed"
+
+
+def turn_failure(data: object) -> str | None:
+    if not isinstance(data, list):
+        return "unexpected response from the dialogue engine"
+    for item in data:
+        custom = item.get("custom") if isinstance(item, dict) else None
+        if isinstance(custom, dict) and custom.get(TURN_FAILED_KEY):
+            return str(custom[TURN_FAILED_KEY])
+    return None
+
+
 def parse_rasa_replies(data: list[dict[str, Any]]) -> list[BotReply]:
     replies = []
     for item in data:
@@ -79,9 +95,13 @@ class RasaRestEngine:
                 "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
             )
             response.raise_for_status()
-        except httpx.HTTPError as exc:
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
             raise DialogueUnavailable(str(exc)) from exc
-        return parse_rasa_replies(response.json())
+        failed = turn_failure(data)
+        if failed:
+            raise DialogueUnavailable(failed)
+        return parse_rasa_replies(data)
 
     def is_ready(self) -> bool:
         try:

@@ -40,7 +40,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import numbered_options, texts
 from bot.dialogue import BotReply, DialogueEngine, DialogueUnavailable
 from bot.locks import ConversationLocks
-from bot.media import REFUSED, MediaDownloader
 from bot.outbox import Outbox
 from server.clock import Clock
 from server.db import repositories as repo
@@ -54,8 +53,6 @@ from server.db.models import (
     Processing,
 )
 from server.domain.conversation_state import check_transition
-from server.domain.working_hours import WorkingHours, describe_hours, describe_opening
-from server.services.app_settings import working_hours
 from server.services.handoffs import request_handoff
 from server.services.identity import candidate_contacts
 
@@ -82,7 +79,7 @@ class Inbound:
     text: str = ""
     provider_message_id: str | None = None
     kind: InboundKind = InboundKind.TEXT
-    media: Sequence[dict[str, Any]] = ()
+    media: Sequence[dict[str, str]] = ()
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,15 +95,6 @@ class TurnResult:
     conversation_id: str
     replies: list[BotReply]
     duplicate: bool = False
-
-
-def waiting_text(hours: WorkingHours, now: datetime) -> str:
-    """What a debtor who writes while a person is awaited is told: when, outside working hours."""
-    if hours.is_open(now):
-        return texts.WAITING_FOR_HUMAN
-    return texts.WAITING_FOR_HUMAN_LATER.format(
-        hours=describe_hours(hours), when=describe_opening(hours.next_opening(now))
-    )
 
 
 def inbound_payload(inbound: Inbound) -> dict[str, Any] | None:
@@ -152,7 +140,6 @@ class Gateway:
         outbox: Outbox,
         clock: Clock,
         numbered_channels: Collection[Channel] = NUMBERED_OPTION_CHANNELS,
-        media: MediaDownloader | None = None,
         *,
         engine_handoff_after: timedelta = timedelta(minutes=15),
         session_max_turns: int = 0,
@@ -164,7 +151,6 @@ class Gateway:
         self._outbox = outbox
         self._clock = clock
         self._numbered = numbered_channels
-        self._media = media
         self._handoff_after = engine_handoff_after
         # Every N debtor messages the gateway starts a new Rasa session (0: never), so a very long
         # conversation keeps the per-turn cost of a short one (see actions/session.py).
@@ -252,30 +238,9 @@ class Gateway:
             log.exception("could not mark message %s processed", message_id)
             return False
 
-    def _download_media(self, public_id: str, message_id: int) -> list[dict[str, Any]]:
-        """Downloads the message's announced attachments (no database session held meanwhile)
-        and records each outcome on ``Message.media``; returns the entries."""
-        with self._sessions() as session:
-            message = session.get(Message, message_id)
-            conversation = repo.conversation_by_public_id(session, public_id)
-            if message is None or conversation is None or not message.media:
-                return []
-            refs, channel = [dict(m) for m in message.media], conversation.channel
-        if self._media is None or all(ref.get("status") for ref in refs):
-            return refs
-        entries = self._media.download(channel, public_id, message_id, refs)
-        with self._sessions() as session:
-            message = session.get(Message, message_id)
-            assert message is not None
-            message.media = entries
-            session.commit()
-        return entries
-
     def _run_turn(self, public_id: str, message_id: int) -> None:
         first: list[BotReply] = []  # the gateway's own answers (media, waiting), author SYSTEM
         dialogue_text: str | None = None
-        # Attachments are fetched first, whoever holds the conversation: a collector sees them too.
-        media = self._download_media(public_id, message_id)
         with self._sessions() as session:
             conversation = repo.conversation_by_public_id(session, public_id)
             message = session.get(Message, message_id)
@@ -292,12 +257,11 @@ class Gateway:
             if conversation.state == ConversationState.WAITING_HUMAN:
                 # Rasa is not called while a person is awaited; the debtor is told so, once.
                 last = repo.last_outbound(session, conversation)
-                waiting = waiting_text(working_hours(session), self._clock.now())
                 session.commit()
-                if last is None or not last.text.startswith(texts.WAITING_FOR_HUMAN):
+                if last is None or last.text != texts.WAITING_FOR_HUMAN:
                     self._outbox.deliver(
                         public_id,
-                        [BotReply(waiting)],
+                        [BotReply(texts.WAITING_FOR_HUMAN)],
                         author=Author.SYSTEM,
                         reply_to_id=message_id,
                     )
@@ -306,8 +270,7 @@ class Gateway:
                 check_transition(conversation.state, ConversationState.BOT)
                 conversation.state = ConversationState.BOT  # the debtor wrote again
             if kind == InboundKind.MEDIA:
-                refused = bool(media) and all(m.get("status") == REFUSED for m in media)
-                first.append(BotReply(texts.MEDIA_REFUSED if refused else texts.MEDIA_RECEIVED))
+                first.append(BotReply(texts.MEDIA_RECEIVED))
                 dialogue_text = message.text.strip() or None  # a caption is still a message
             elif kind != InboundKind.TEXT:
                 first.append(BotReply(texts.UNSUPPORTED_CONTENT))

@@ -14,10 +14,6 @@ ENGINE_HANDOFF_NOTE = (
 WAITING_FOR_HUMAN = (
     "Sua mensagem foi registrada. Um atendente vai continuar esta conversa por aqui assim que possível."
 )
-# Outside the collectors' hours the debtor is told when a person will answer.
-WAITING_FOR_HUMAN_LATER = (
-    WAITING_FOR_HUMAN + " Nosso atendimento funciona {hours}; você terá resposta a partir de {when}."
-)
 
 # Telegram gives no phone number: the chat is linked to a contact once the user shares their own.
 TELEGRAM_ASK_PHONE = (
@@ -41,11 +37,6 @@ TELEGRAM_CONTACT_SHARED = "[contato compartilhado: {phone}]"
 MEDIA_RECEIVED = (
     "Recebemos seu arquivo, obrigado! Ele fica registrado no seu atendimento e será analisado "
     "pela nossa equipe."
-)
-
-MEDIA_REFUSED = (
-    "Recebi sua mensagem, mas não consigo guardar este arquivo. Envie o comprovante como foto ou "
-    "PDF (até 20 MB), por favor."
 )
 
 UNSUPPORTED_CONTENT = (

@@ -5,6 +5,9 @@ new validator and re-checks the (large) events schema on each call: measured wit
 35-50 % of a turn's CPU in `rasa run` (about 58 ms per call against 1.7 ms with a validator
 built once). Validation stays, with the same errors; only the validator is built once.
 
+It also installs the turn guard (``install_turn_guard``): a turn that fails inside Rasa is
+reported to the gateway and not saved, and a retried turn is not run twice.
+
 Usage: ``.venv-rasa/bin/python scripts/rasa_run.py run --model ...`` (any `rasa` arguments).
 """
 
@@ -34,8 +37,96 @@ def install_cached_validator() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
 
 
+# The marker bot/dialogue.py recognises: the turn failed inside Rasa and was not saved.
+TURN_FAILED_KEY = "negocia_turn_failed"
+
+
+class ActionServerUnavailable(BaseException):
+    """Raised for an action call that could not be made (connection refused, 5xx, timeout).
+
+    Rasa catches ``Exception`` around every action, logs it and goes on predicting as if the action
+    had returned nothing: the debtor would get a half turn and the tracker would save it. A
+    BaseException escapes that handler, so the whole turn fails before the tracker is saved.
+    """
+
+
+def install_turn_guard() -> None:
+    """A failed turn answers one marker and is not saved; a retried turn is not run twice.
+
+    - An action server that cannot be reached (or any error inside the turn) makes the REST
+      channel answer ``[{"custom": {"negocia_turn_failed": ...}}]`` instead of partial replies
+      (Rasa's REST channel answers 200 whatever happens); the tracker is not saved, so the gateway
+      can send the same message again later.
+    - A message the gateway sends again (``metadata.negocia_retry``) whose id
+      (``metadata.negocia_message_id``) is already the tracker's latest user message was processed
+      before the error reached the gateway (a timeout): the replies Rasa gave it are sent again and
+      no second turn runs. This runs inside Rasa's per-conversation lock (the lock store, Redis
+      across instances), so a first attempt still in progress finishes before the check.
+    """
+    import asyncio
+    import logging
+
+    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import BotUttered, UserUttered
+    from rasa.shared.exceptions import RasaException
+
+    log = logging.getLogger("negocia.rasa_run")
+    original_run = RemoteAction.run
+    original_handle = MessageProcessor.handle_message
+
+    async def run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original_run(self, *args, **kwargs)
+        except ActionExecutionRejection:
+            raise  # the action refused (a form's validation): Rasa's normal path
+        except (RasaException, asyncio.TimeoutError) as exc:  # noqa: UP041 (Python 3.10 here)
+            raise ActionServerUnavailable(f"{self.name()}: {exc}") from exc
+
+    async def replay(processor: MessageProcessor, message: Any, message_id: Any) -> bool:
+        tracker = await processor.tracker_store.retrieve(message.sender_id)
+        if tracker is None:
+            return False
+        events = list(tracker.events)
+        last = max((i for i, e in enumerate(events) if isinstance(e, UserUttered)), default=None)
+        if last is None or (events[last].metadata or {}).get("negocia_message_id") != message_id:
+            return False
+        log.info(
+            "message %s of %s was processed before: replaying its replies", message_id, message.sender_id
+        )
+        for event in events[last + 1 :]:
+            if isinstance(event, BotUttered):
+                await message.output_channel.send_response(message.sender_id, event.message())
+        return True
+
+    async def handle_message(self: MessageProcessor, message: Any) -> Any:
+        metadata = message.metadata or {}
+        out = message.output_channel
+        try:
+            if metadata.get("negocia_retry") and await replay(
+                self, message, metadata.get("negocia_message_id")
+            ):
+                return out.messages if isinstance(out, CollectingOutputChannel) else None
+            return await original_handle(self, message)
+        except asyncio.CancelledError:
+            raise
+        except (ActionServerUnavailable, Exception) as exc:
+            log.error("turn of %s failed, not saved: %s", message.sender_id, exc)
+            if isinstance(out, CollectingOutputChannel) and isinstance(out.messages, list):
+                out.messages.clear()
+                out.messages.append(
+                    {"recipient_id": message.sender_id, "custom": {TURN_FAILED_KEY: str(exc)[:200]}}
+                )
+            return None
+
+    RemoteAction.run = run  # type: ignore[method-assign]
+    MessageProcessor.handle_message = handle_message  # type: ignore[method-assign]
+
+
 def main() -> None:
     install_cached_validator()
+    install_turn_guard()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import redis
@@ -15,7 +16,7 @@ from bot.channels.sandbox import SandboxChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel, last_inbound_from_db, twilio_client
 from bot.dialogue import DialogueEngine, RasaRestEngine
-from bot.gateway import Gateway
+from bot.gateway import EngineHealth, Gateway
 from bot.locks import ConversationLocks, LocalLocks, RedisLocks
 from bot.outbox import Outbox, RetryPolicy
 from bot.turn_runner import TurnRunner
@@ -64,6 +65,7 @@ class Container:
     tracker_sync: TrackerSync | None = None  # None: Rasa's HTTP API from settings
     rate_limiter: RateLimiter | None = None  # None: per process, at settings.send_rate_per_second
     _catalogue: dict[str, Template] | None = None
+    engine_health: EngineHealth = field(default_factory=EngineHealth)  # the retrier's backoff
 
     def __post_init__(self) -> None:
         publish_on_commit(self.session_factory, self.live)
@@ -90,7 +92,11 @@ class Container:
 
     @property
     def gateway(self) -> Gateway:
-        return Gateway(self.session_factory, self.dialogue, self.locks, self.outbox, self.clock)
+        return Gateway(
+            self.session_factory, self.dialogue, self.locks, self.outbox, self.clock,
+            engine_handoff_after=timedelta(minutes=self.settings.engine_handoff_after_minutes),
+            session_max_turns=self.settings.rasa_session_max_turns, health=self.engine_health,
+        )  # fmt: skip
 
     @property
     def catalogue(self) -> dict[str, Template]:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from bot.retrier import PendingRetrier
 from server.api.routes import (
     admin,
     agreements,
@@ -64,9 +65,19 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         dunning = None
         if owned and not settings.redis_url and settings.dunning_enabled:
             dunning = InProcessDunning(app.state.container.dunning, settings.dunning_tick_seconds).start()
+        # Deferred and orphaned turns (engine down, a server killed mid-turn) run again.
+        retrier = None
+        if owned and settings.engine_retry_enabled:
+            c = app.state.container
+            retrier = PendingRetrier(
+                lambda: c.gateway, c.turns, c.engine_health,
+                interval_s=settings.engine_retry_seconds, max_interval_s=settings.engine_retry_max_seconds,
+            ).start()  # fmt: skip
         try:
             yield
         finally:
+            if retrier is not None:
+                retrier.stop()
             if dunning is not None:
                 dunning.stop()
             if app.state.telegram is not None:

@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     dunning_enabled: bool = True  # the in-process scheduler of `negocia serve` when Redis is unset
     arq_queue_name: str = "negocia:reminders"
 
+    # The dialogue engine down or slow: turns stay pending and a retrier runs them again every
+    # engine_retry_seconds (doubling while it stays down, up to engine_retry_max_seconds); after
+    # engine_handoff_after_minutes the conversation goes to a collector (engine_unavailable).
+    engine_retry_enabled: bool = True
+    engine_retry_seconds: float = Field(default=5.0, gt=0)
+    engine_retry_max_seconds: float = Field(default=60.0, gt=0)
+    engine_handoff_after_minutes: float = Field(default=15.0, ge=0)
+    # Every N debtor messages a new Rasa session starts (0: never): long conversations stay fast.
+    rasa_session_max_turns: int = Field(default=40, ge=0)
+
     sandbox_enabled: bool = True
     timezone: str = "America/Sao_Paulo"
     max_identity_attempts: int = Field(default=3, ge=1)

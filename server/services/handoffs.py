@@ -32,7 +32,7 @@ REASONS = frozenset(
         "request_human", "dispute", "legal_situation", "complaint", "refused_final_offer",
         "max_discount", "max_installments", "min_installment_amount", "min_down_payment",
         "above_authority", "no_policy_rule", "repeated_fallback", "identity_failed", "already_paid",
-        "second_copy", "partial_payment", "wrong_amount", "broken_agreement",
+        "second_copy", "partial_payment", "wrong_amount", "broken_agreement", "engine_unavailable",
     }
 )  # fmt: skip
 
