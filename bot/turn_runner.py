@@ -11,11 +11,14 @@ further schedules of X only ask it to run once more, so no thread sits blocked o
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from server.logging_setup import conversation_id_var
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,7 +32,9 @@ class TurnRunner:
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn`` on a turn thread and await its result (the sandbox's synchronous turn)."""
-        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+        # In the caller's context: the request id follows the turn into the logs.
+        context = contextvars.copy_context()
+        return await asyncio.wrap_future(self._pool.submit(context.run, fn, *args))
 
     def schedule(self, key: str, drain: Callable[[], object]) -> None:
         with self._guard:
@@ -37,9 +42,10 @@ class TurnRunner:
                 self._again[key] = True
                 return
             self._again[key] = False
-        self._pool.submit(self._drain, key, drain)
+        self._pool.submit(contextvars.copy_context().run, self._drain, key, drain)
 
     def _drain(self, key: str, drain: Callable[[], object]) -> None:
+        conversation_id_var.set(key)  # this thread's copied context: the logs name the conversation
         while True:
             try:
                 drain()

@@ -34,10 +34,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.logging_setup import configure_logging
     from server.main import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="info")
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.is_production and (problems := settings.production_problems()):
+        print("Configuração insegura para produção:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    # log_config=None: uvicorn's loggers go through our JSON, masking handler.
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
     return 0
 
 

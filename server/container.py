@@ -25,10 +25,12 @@ from server.db.models import Channel
 from server.db.session import make_engine, make_session_factory
 from server.domain.dunning import Template
 from server.dunning_runtime import Dunning
+from server.metrics import InstrumentedDialogue, instrument_channels
 from server.services.dunning import DunningScheduler, ReminderSender, load_catalogue
 from server.services.identity import IdentityPolicy
 from server.services.live import LiveEvents, LocalLiveEvents, RedisLiveEvents, publish_on_commit
 from server.services.rate_limit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from server.services.request_limits import LocalRequestLimiter, RedisRequestLimiter, RequestLimiter
 from server.services.tracker_sync import RasaTrackerSync, TrackerSync
 from server.settings import Settings
 
@@ -64,11 +66,15 @@ class Container:
     live: LiveEvents = field(default_factory=LocalLiveEvents)
     tracker_sync: TrackerSync | None = None  # None: Rasa's HTTP API from settings
     rate_limiter: RateLimiter | None = None  # None: per process, at settings.send_rate_per_second
+    # Abuse limits on inbound requests (per IP, per sender); Redis-backed when Redis is set.
+    request_limiter: RequestLimiter = field(default_factory=LocalRequestLimiter)
     _catalogue: dict[str, Template] | None = None
     engine_health: EngineHealth = field(default_factory=EngineHealth)  # the retrier's backoff
 
     def __post_init__(self) -> None:
         publish_on_commit(self.session_factory, self.live)
+        if not isinstance(self.dialogue, InstrumentedDialogue):  # turn counts and latency
+            self.dialogue = InstrumentedDialogue(self.dialogue)
         if self.tracker_sync is None:
             token = self.settings.rasa_auth_token
             sync = RasaTrackerSync(
@@ -88,7 +94,7 @@ class Container:
 
     @property
     def outbox(self) -> Outbox:
-        return Outbox(self.session_factory, self.channels, self.clock, self.retry)
+        return Outbox(self.session_factory, instrument_channels(self.channels), self.clock, self.retry)
 
     @property
     def gateway(self) -> Gateway:
@@ -173,10 +179,12 @@ def build_container(settings: Settings) -> Container:
     locks: ConversationLocks
     live: LiveEvents
     limiter: RateLimiter | None = None
+    request_limiter: RequestLimiter = LocalRequestLimiter()
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url)
         locks = RedisLocks(client)
         limiter = RedisRateLimiter(client, settings.send_rate_per_second)  # shared by all workers
+        request_limiter = RedisRequestLimiter(client)
         closers.append(client.close)
         redis_live = RedisLiveEvents(settings.redis_url)
         closers.append(redis_live.close)
@@ -197,4 +205,5 @@ def build_container(settings: Settings) -> Container:
         closers=closers,
         live=live,
         rate_limiter=limiter,
+        request_limiter=request_limiter,
     )

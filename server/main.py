@@ -24,6 +24,7 @@ from server.api.routes import (
     health,
     internal,
     kpis,
+    metrics,
     negotiation,
     payments,
     policy,
@@ -35,6 +36,12 @@ from server.api.routes import (
 )
 from server.container import Container, build_container
 from server.dunning_runtime import InProcessDunning
+from server.middleware import (
+    BodySizeLimitMiddleware,
+    IpRateLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from server.settings import Settings, get_settings
 from server.telegram_runtime import start_telegram
 
@@ -55,6 +62,8 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else get_settings())
+    if settings.is_production and (problems := settings.production_problems()):
+        raise RuntimeError("configuração insegura para produção: " + "; ".join(problems))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +98,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if container is not None:
         app.state.container = container
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # Outermost last: request id and metrics wrap everything, then headers, limits.
+    app.add_middleware(IpRateLimitMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    https = (settings.public_base_url or "").startswith("https://")
+    app.add_middleware(SecurityHeadersMiddleware, hsts=https)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(metrics.router)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(sandbox.router)

@@ -7,6 +7,7 @@ Starts the action server, the Rasa dialogue engine and the HTTP server, waits un
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from server.settings import PROJECT_ROOT, Settings
 
@@ -64,7 +66,16 @@ def child_env(settings: Settings) -> dict[str, str]:
         "NEGOCIA_DATABASE_URL": settings.database_url,
         "NEGOCIA_SERVICE_TOKEN": settings.service_token.get_secret_value(),
         "NEGOCIA_SERVER_URL": f"http://127.0.0.1:{settings.http_port}",
-    }
+        **({"NEGOCIA_RASA_AUTH_TOKEN": settings.rasa_auth_token.get_secret_value()}
+           if settings.rasa_auth_token else {}),
+    }  # fmt: skip
+
+
+def with_rasa_token(settings: Settings) -> Settings:
+    """A random per-run token for Rasa's HTTP API when none is configured: its API is never open."""
+    if settings.rasa_auth_token is not None:
+        return settings
+    return settings.model_copy(update={"rasa_auth_token": SecretStr(secrets.token_urlsafe(24))})
 
 
 def _auth_args(settings: Settings) -> list[str]:
@@ -168,6 +179,7 @@ def run_all(settings: Settings, *, demo: bool = True) -> int:
     from server.rasa_endpoints import write_endpoints
     from server.rasa_model import cached_model_path, ensure_model, rasa_bin
 
+    settings = with_rasa_token(settings)
     if not rasa_bin().exists():
         print("[negocia] ambiente do Rasa ausente: rodando scripts/setup.sh", file=sys.stderr)
         subprocess.run(["bash", str(PROJECT_ROOT / "scripts" / "setup.sh")], check=True)

@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     # Every N debtor messages a new Rasa session starts (0: never): long conversations stay fast.
     rasa_session_max_turns: int = Field(default=40, ge=0)
 
+    # Deployment mode: "production" refuses to start with the dev defaults of the secrets.
+    env: str = "development"
+    log_level: str = "INFO"
+    log_format: str = "json"  # "json" (one object per line) or "text"
+    # Abuse limits (429 with Retry-After): per sender (phone / Telegram user) and per client IP on
+    # the webhooks and the sandbox; 0 turns a limit off. Bodies above max_body_bytes get 413.
+    rate_limit_enabled: bool = True
+    rate_limit_sender_per_minute: int = Field(default=30, ge=0)
+    rate_limit_ip_webhook_per_minute: int = Field(default=12000, ge=0)
+    rate_limit_ip_sandbox_per_minute: int = Field(default=600, ge=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    metrics_token: SecretStr | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
+
     sandbox_enabled: bool = True
     timezone: str = "America/Sao_Paulo"
     max_identity_attempts: int = Field(default=3, ge=1)
@@ -111,6 +124,25 @@ class Settings(BaseSettings):
     @property
     def server_url(self) -> str:
         return f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env.strip().lower() in ("production", "prod")
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve production (empty when it may)."""
+        problems = []
+        for name in ("service_token", "secret_key", "pix_webhook_secret"):
+            value = getattr(self, name).get_secret_value()
+            if "change-me" in value or len(value) < 16:
+                problems.append(f"NEGOCIA_{name.upper()} usa o valor de desenvolvimento ou é curto demais")
+        if self.rasa_auth_token is None:
+            problems.append("NEGOCIA_RASA_AUTH_TOKEN não definido (API HTTP do Rasa sem token)")
+        if self.database_url.startswith("sqlite"):
+            problems.append("NEGOCIA_DATABASE_URL aponta para SQLite; use PostgreSQL em produção")
+        if self.sandbox_enabled:
+            problems.append("NEGOCIA_SANDBOX_ENABLED deve ser false em produção")
+        return problems
 
 
 @lru_cache

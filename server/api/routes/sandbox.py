@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from bot.dialogue import BotReply
 from server.api.deps import ContainerDep, SessionDep
+from server.api.limits import enforce_sender_limit
 from server.api.schemas import (
     ChatMessageOut,
     SandboxHistoryOut,
@@ -36,6 +37,7 @@ async def post_message(body: SandboxMessageIn, container: ContainerDep) -> Sandb
     """One turn: the bot's replies (empty while a collector holds the conversation)."""
     if not container.settings.sandbox_enabled:
         raise HTTPException(404, "canal sandbox desativado")
+    enforce_sender_limit(container, body.sender)
     # On the turn threads, not the request threadpool: the actions call back into this server.
     result = await container.turns.run(container.gateway.handle_text, Channel.SANDBOX, body.sender, body.text)
     return SandboxTurnOut(messages=[_out(r) for r in result.replies])

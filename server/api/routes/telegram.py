@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from bot.telegram_app import TelegramRuntime
+from server.api.limits import enforce_sender_limit
+from server.services.request_limits import telegram_sender
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/channels/telegram", tags=["channels"])
@@ -55,6 +57,8 @@ async def telegram_webhook(request: Request) -> dict[str, bool]:
         raise HTTPException(400, "JSON inválido no corpo da requisição") from exc
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise HTTPException(400, "update do Telegram sem update_id")
+    if (sender := telegram_sender(data)) is not None:
+        enforce_sender_limit(request.app.state.container, f"tg:{sender}")
     try:
         update = runtime.parse(data)
     except Exception as exc:  # PTB raises KeyError/TypeError/ValueError on malformed fields

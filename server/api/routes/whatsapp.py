@@ -23,6 +23,7 @@ from bot.channels.whatsapp import from_whatsapp
 from bot.gateway import Inbound, InboundKind
 from bot.outbox import supersedes
 from server.api.deps import ContainerDep
+from server.api.limits import enforce_sender_limit
 from server.container import Container
 from server.db.models import Channel, Message
 from server.domain.phone import InvalidPhone, normalize_phone
@@ -147,6 +148,7 @@ async def inbound(
     """A message from a debtor: stored, acknowledged with empty TwiML, its turn run in order."""
     form = await _verified_form(container, request, x_twilio_signature)
     message = inbound_from_form(form)
+    enforce_sender_limit(container, message.address)
     gateway = container.gateway
     accepted = await run_in_threadpool(gateway.accept, message)
     if accepted.conversation_id:
