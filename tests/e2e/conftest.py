@@ -15,12 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
+from tests.fakes_telegram import FakeTelegram, running_fake
 from tests.fakes_twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
 from tests.fakes_twilio import AUTH_TOKEN as TWILIO_AUTH_TOKEN
 from tests.fakes_twilio import WHATSAPP_FROM, FakeTwilio
-
-from tests.fakes_telegram import FakeTelegram, running_fake
 
 ROOT = Path(__file__).resolve().parents[2]
 NEGOCIA = ROOT / ".venv" / "bin" / "negocia"
@@ -163,3 +163,22 @@ def stack(
             proc.kill()
         log.close()
         sys.stdout.write(log_path.read_text()[-2000:] if proc.returncode not in (0, None) else "")
+
+
+# Browser tests: Debian's chromium (make setup installs it), driven by Playwright; no browser download.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for browser tests (make setup installs it)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield launched
+        launched.close()

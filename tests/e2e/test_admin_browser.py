@@ -5,32 +5,19 @@ Screenshots (the dashboard with the stack's seeded data among them) go to test-a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, Stack, _cnpj
-from tests.e2e.test_console_browser import CHROMIUM, FLAGS, _negocia
+from tests.e2e.conftest import ARTIFACTS, Stack, _cnpj
+from tests.e2e.test_console_browser import _negocia
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = ROOT / "test-artifacts"
 TEO = "+5531970000072"
 COMPANY = "Tabela Nova Comércio Ltda"
 EMAIL, PASSWORD = "alice.admin@example.com", "senha-da-alice-123"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is required for browser tests (make setup installs it)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,36 +7,18 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import NEGOCIA, ROOT, Stack, _cnpj
+from tests.e2e.conftest import ARTIFACTS, NEGOCIA, Stack, _cnpj
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
-ARTIFACTS = ROOT / "test-artifacts"
 HUGO = "+5531970000081"
 EMAIL, PASSWORD = "carla.cobradora@example.com", "senha-da-carla-123"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is required for browser tests (make setup installs it)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def _negocia(stack: Stack, *args: str, stdin: str | None = None) -> None:
