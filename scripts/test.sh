@@ -12,6 +12,12 @@ echo "== lint (ruff) and types (mypy)"
 .venv/bin/ruff format --check server bot actions tests bench
 .venv/bin/mypy server bot
 
+echo "== dependency audit: pip-audit of requirements/app.lock (queries PyPI's advisory data)"
+# Accepted vulnerabilities are listed here as --ignore-vuln <id> with the reason; none today.
+.venv/bin/pip-audit --requirement requirements/app.lock --no-deps --disable-pip --progress-spinner off \
+  >var/pip-audit.log 2>&1 || { cat var/pip-audit.log; exit 1; }
+grep -E "No known vulnerabilities|could not be audited" var/pip-audit.log | head -n 1 || true
+
 echo "== Rasa: training data validation and conversation tests (trained model)"
 MODEL="$(.venv/bin/negocia train | tail -n 1)"
 .venv-rasa/bin/rasa data validate --domain domain.yml --data data --config config.yml >var/rasa-validate.log 2>&1 \
