@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.db import repositories as repo
@@ -69,6 +70,42 @@ def candidate_contacts(session: Session, conversation: Conversation) -> Sequence
     return repo.contacts_by_phone_key(session, key)
 
 
+def same_sender_conversations(session: Session, conversation: Conversation) -> list[Conversation]:
+    """The sender's other conversations, on any channel: the same phone (DDD + last 8 digits) on
+    WhatsApp or the sandbox, and the Telegram users linked to the contacts of that phone (or, from
+    Telegram, the phones of the contacts linked to that user). Identity failures and the lockout
+    count across all of them, so a new channel or conversation does not grant fresh attempts."""
+    candidates = candidate_contacts(session, conversation)
+    phone_keys = {c.phone_key for c in candidates if c.phone_key}
+    telegram_ids = {str(c.telegram_user_id) for c in candidates if c.telegram_user_id is not None}
+    if conversation.channel == Channel.TELEGRAM:
+        telegram_ids.add(conversation.address)
+    else:
+        with contextlib.suppress(InvalidPhone):
+            phone_keys.add(match_key(conversation.address))
+    conditions = [
+        and_(Conversation.channel != Channel.TELEGRAM, Conversation.address.like(f"+55{k[:2]}%{k[2:]}"))
+        for k in phone_keys
+    ]
+    if telegram_ids:
+        conditions.append(
+            and_(Conversation.channel == Channel.TELEGRAM, Conversation.address.in_(sorted(telegram_ids)))
+        )
+    if not conditions:
+        return []
+    stmt = select(Conversation).where(or_(*conditions), Conversation.id != conversation.id)
+    return list(session.scalars(stmt.order_by(Conversation.id)))
+
+
+def _failures_and_lock(session: Session, conversation: Conversation) -> tuple[int, bool]:
+    siblings = same_sender_conversations(session, conversation)
+    failures = conversation.verification_failures + sum(c.verification_failures for c in siblings)
+    locked = conversation.disclosure_locked_at is not None or any(
+        c.disclosure_locked_at is not None for c in siblings
+    )
+    return failures, locked
+
+
 def _aware(value: datetime) -> datetime:
     # SQLite returns naive datetimes for timezone-aware columns.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -77,7 +114,7 @@ def _aware(value: datetime) -> datetime:
 def identity_status(
     session: Session, conversation: Conversation, now: datetime, policy: IdentityPolicy
 ) -> IdentityStatus:
-    if conversation.disclosure_locked_at is not None:
+    if conversation.disclosure_locked_at is not None or _failures_and_lock(session, conversation)[1]:
         return IdentityStatus.LOCKED
     if (
         conversation.contact_id is not None
@@ -105,7 +142,7 @@ def conversation_context(
     first_name = None
     if status == IdentityStatus.VERIFIED and conversation.contact is not None:
         first_name = conversation.contact.name.split()[0] if conversation.contact.name else None
-    attempts_left = max(policy.max_attempts - conversation.verification_failures, 0)
+    attempts_left = max(policy.max_attempts - _failures_and_lock(session, conversation)[0], 0)
     if status == IdentityStatus.LOCKED:
         attempts_left = 0
     return ConversationContext(status, attempts_left, creditor_name, first_name)
@@ -122,18 +159,21 @@ def verify_identity(
             VerificationOutcome.VERIFIED, conversation.verification_failures, 0, conversation.contact_id
         )
     roots = {c.debtor.cnpj_root: c.id for c in candidate_contacts(session, conversation)}
+    failures, _ = _failures_and_lock(session, conversation)  # the sender's, across channels
     decision = decide_verification(
         parse_root(answer),
         roots,
-        conversation.verification_failures,
+        failures,
         policy.max_attempts,
         locked=status == IdentityStatus.LOCKED,
     )
-    conversation.verification_failures = decision.failures
+    conversation.verification_failures += decision.failures - failures
     if decision.outcome == VerificationOutcome.VERIFIED:
         conversation.contact_id = decision.contact_id
         conversation.verified_at = now
         conversation.verification_failures = 0
+        for sibling in same_sender_conversations(session, conversation):
+            sibling.verification_failures = 0
     elif decision.outcome == VerificationOutcome.LOCKED and conversation.disclosure_locked_at is None:
         conversation.disclosure_locked_at = now
         request_handoff(session, conversation, HANDOFF_IDENTITY_FAILED, now)
