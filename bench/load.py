@@ -1,0 +1,234 @@
+"""N concurrent simulated debtors negotiating over signed WhatsApp webhooks, full stack on
+PostgreSQL + Redis (replies through the fake Twilio), beside bare Rasa's REST channel serving
+`rasa init`'s model; then one 300-turn conversation (turns 1-20 against 280-300).
+
+    .venv/bin/python bench/load.py [--debtors 20] [--turns 6] [--long 300]
+
+Latency: webhook sent -> first reply received by the fake Twilio. A turn with no reply within
+--timeout is lost. Ends with one line:
+turns_per_s=<n> bare_rasa_turns_per_s=<n> ratio=<n> p95_ms=<n> p99_ms=<n> errors=<n> lost=<n>
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.domain.cnpj import check_digits, format_cnpj  # noqa: E402
+from server.rasa_model import RASA_VERSION  # noqa: E402
+from tests.e2e.conftest import NEGOCIA, free_port  # noqa: E402
+from tests.e2e.supervisor import make_node, scratch_database  # noqa: E402
+from tests.fakes_twilio import ACCOUNT_SID, AUTH_TOKEN, WHATSAPP_FROM, FakeTwilio, inbound_form, signed_post  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/10"
+NEGOTIATION = ["oi", "{root}", "quais as opções?", "1", "não", "obrigado", "quanto devo?", "tchau"]
+BARE = ["hello", "I am sad", "yes", "great", "bye", "hi there", "no", "goodbye"]
+INIT_DIR = Path.home() / ".cache" / "negocia" / f"rasa-init-{RASA_VERSION}"
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+
+
+def portfolio(n: int, path: Path) -> list[tuple[str, str]]:
+    today = date.today()
+    due, issued = (today - timedelta(days=30)).isoformat(), (today - timedelta(days=60)).isoformat()
+    rows = [
+        "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao"
+    ]
+    debtors = []
+    for i in range(n + 1):
+        first12 = f"{71000000 + i:08d}0001"
+        phone = f"+55319{80000000 + i:08d}"
+        rows.append(
+            f"{format_cnpj(first12 + check_digits(first12))},Carga {i} Ltda,varejo,Contato {i},{phone},,NF-{i},{issued},{due},1500.00,Pedido"
+        )
+        debtors.append((phone, first12[:8]))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return debtors
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.lost = 0
+        self.lock = threading.Lock()
+
+    def add(self, latency: float | None, error: bool = False) -> None:
+        with self.lock:
+            if error:
+                self.errors += 1
+            elif latency is None:
+                self.lost += 1
+            else:
+                self.latencies.append(latency)
+
+
+def negocia_turn(
+    base: str, twilio: FakeTwilio, client: httpx.Client, phone: str, text: str, timeout: float
+) -> float | None:
+    before = len(twilio.bodies_to(phone))
+    body, headers = signed_post(inbound_form(phone, text, "SM" + uuid.uuid4().hex), base_url=base)
+    t0 = time.monotonic()
+    r = client.post(base + "/channels/whatsapp", content=body, headers=headers)
+    if r.status_code != 200:
+        raise RuntimeError(f"webhook {r.status_code}")
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        sent = [m for m in list(twilio.sent) if m["to"] == f"whatsapp:{phone}"]
+        if len(sent) > before:
+            latency = float(sent[before]["received_at"]) - t0  # type: ignore[arg-type]
+            time.sleep(0.05)  # the rest of this turn's replies
+            return latency
+        time.sleep(0.01)
+    return None
+
+
+def bare_turn(client: httpx.Client, url: str, sender: str, text: str) -> float:
+    t0 = time.monotonic()
+    r = client.post(url, json={"sender": sender, "message": text})
+    r.raise_for_status()
+    return time.monotonic() - t0
+
+
+def run_concurrent(n: int, job) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(job, range(n)))
+    return time.monotonic() - t0
+
+
+def bare_rasa(n: int, turns: int) -> tuple[float, Stats]:
+    rasa = ROOT / ".venv-rasa" / "bin" / "rasa"
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    model = INIT_DIR / "models" / "init.tar.gz"
+    if not model.exists():
+        INIT_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(rasa), "init", "--no-prompt", "--init-dir", str(INIT_DIR)], env=env, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run([str(rasa), "train", "--fixed-model-name", "init", "--out", "models"], cwd=INIT_DIR,
+                       env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    port = free_port()
+    proc = subprocess.Popen([str(rasa), "run", "--port", str(port), "--model", str(model), "--interface", "127.0.0.1"],
+                            cwd=INIT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if httpx.get(url + "/status", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(1)
+        stats = Stats()
+        client = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=n + 4))
+        bare_turn(client, url + "/webhooks/rest/webhook", "warmup", "hello")
+
+        def debtor(i: int) -> None:
+            sender = uuid.uuid4().hex
+            for t in range(turns):
+                try:
+                    stats.add(bare_turn(client, url + "/webhooks/rest/webhook", sender, BARE[t % len(BARE)]))
+                except httpx.HTTPError:
+                    stats.add(None, error=True)
+
+        return run_concurrent(n, debtor), stats
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--debtors", type=int, default=20)
+    ap.add_argument("--turns", type=int, default=6)
+    ap.add_argument("--long", type=int, default=300)
+    ap.add_argument("--timeout", type=float, default=30.0)
+    args = ap.parse_args()
+    twilio = FakeTwilio().start()
+    tmp = Path(tempfile.mkdtemp(prefix="negocia-load-"))
+    with scratch_database() as url:
+        http_port = free_port()
+        extra = {
+            "NEGOCIA_HTTP_PORT": str(http_port), "NEGOCIA_PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
+            "NEGOCIA_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "NEGOCIA_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "NEGOCIA_TWILIO_WHATSAPP_FROM": WHATSAPP_FROM, "NEGOCIA_TWILIO_API_BASE_URL": twilio.url,
+            "NEGOCIA_LOG_LEVEL": "WARNING",
+        }  # fmt: skip
+        node = make_node("load", tmp, url, REDIS_URL, extra)
+        debtors = portfolio(args.debtors, tmp / "carteira.csv")
+        full = {**os.environ, **node.env}
+        subprocess.run([str(NEGOCIA), "db", "upgrade"], env=full, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([str(NEGOCIA), "import-portfolio", str(tmp / "carteira.csv")], env=full, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        for which in ("actions", "rasa", "server"):
+            node.start(which)
+        try:
+            for which in ("actions", "rasa", "server"):
+                node.wait_up(which)
+            base = node.base_url
+            client = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=args.debtors + 4))
+            stats = Stats()
+
+            def debtor(i: int) -> None:
+                phone, root = debtors[i]
+                for t in range(args.turns):
+                    text = NEGOTIATION[t % len(NEGOTIATION)].format(root=root)
+                    try:
+                        stats.add(negocia_turn(base, twilio, client, phone, text, args.timeout))
+                    except Exception:
+                        stats.add(None, error=True)
+
+            elapsed = run_concurrent(args.debtors, debtor)
+            turns = args.debtors * args.turns
+            tps = len(stats.latencies) / elapsed
+            print(f"negocia: {args.debtors} debtors x {args.turns} turns = {turns} in {elapsed:.1f}s: "
+                  f"{tps:.1f} turns/s, p50 {pct(stats.latencies, 50) * 1000:.0f} ms, "
+                  f"p95 {pct(stats.latencies, 95) * 1000:.0f} ms, p99 {pct(stats.latencies, 99) * 1000:.0f} ms, "
+                  f"errors {stats.errors}, lost {stats.lost}", flush=True)  # fmt: skip
+
+            long_lat: list[float | None] = []
+            if args.long:
+                phone, root = debtors[args.debtors]
+                for t in range(args.long):
+                    text = root if t == 1 else ("quanto devo?" if t % 2 else "obrigado")
+                    long_lat.append(negocia_turn(base, twilio, client, phone, text, args.timeout))
+        finally:
+            node.stop_all()
+            twilio.stop()
+    bare_elapsed, bare = bare_rasa(args.debtors, args.turns)
+    bare_tps = len(bare.latencies) / bare_elapsed
+    print(f"bare rasa (rasa init, REST): {bare_tps:.1f} turns/s, p50 {pct(bare.latencies, 50) * 1000:.0f} ms, "
+          f"p95 {pct(bare.latencies, 95) * 1000:.0f} ms, errors {bare.errors}", flush=True)  # fmt: skip
+    if long_lat:
+        head = [x for x in long_lat[:20] if x is not None]
+        tail = [x for x in long_lat[279:300] if x is not None]
+        print(f"{args.long}-turn conversation: median turns 1-20 {statistics.median(head) * 1000:.0f} ms, "
+              f"turns 280-300 {statistics.median(tail) * 1000 if tail else 0:.0f} ms, "
+              f"lost {sum(x is None for x in long_lat)}")  # fmt: skip
+    ratio = tps / bare_tps if bare_tps else 0.0
+    print(f"turns_per_s={tps:.1f} bare_rasa_turns_per_s={bare_tps:.1f} ratio={ratio:.2f} "
+          f"p95_ms={pct(stats.latencies, 95) * 1000:.0f} p99_ms={pct(stats.latencies, 99) * 1000:.0f} "
+          f"errors={stats.errors} lost={stats.lost}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
