@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import numbered_options, texts
 from bot.dialogue import BotReply, DialogueEngine, DialogueUnavailable
 from bot.locks import ConversationLocks
+from bot.media import REFUSED, MediaDownloader
 from bot.outbox import Outbox
 from server.clock import Clock
 from server.db import repositories as repo
@@ -79,7 +80,7 @@ class Inbound:
     text: str = ""
     provider_message_id: str | None = None
     kind: InboundKind = InboundKind.TEXT
-    media: Sequence[dict[str, str]] = ()
+    media: Sequence[dict[str, Any]] = ()
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,6 +145,7 @@ class Gateway:
         engine_handoff_after: timedelta = timedelta(minutes=15),
         session_max_turns: int = 0,
         health: EngineHealth | None = None,
+        media: MediaDownloader | None = None,
     ) -> None:
         self._sessions = session_factory
         self._dialogue = dialogue
@@ -151,6 +153,7 @@ class Gateway:
         self._outbox = outbox
         self._clock = clock
         self._numbered = numbered_channels
+        self._media = media
         self._handoff_after = engine_handoff_after
         # Every N debtor messages the gateway starts a new Rasa session (0: never), so a very long
         # conversation keeps the per-turn cost of a short one (see actions/session.py).
@@ -238,9 +241,30 @@ class Gateway:
             log.exception("could not mark message %s processed", message_id)
             return False
 
+    def _download_media(self, public_id: str, message_id: int) -> list[dict[str, Any]]:
+        """Downloads the message's announced attachments (no database session held meanwhile)
+        and records each outcome on ``Message.media``; returns the entries."""
+        with self._sessions() as session:
+            message = session.get(Message, message_id)
+            conversation = repo.conversation_by_public_id(session, public_id)
+            if message is None or conversation is None or not message.media:
+                return []
+            refs, channel = [dict(m) for m in message.media], conversation.channel
+        if self._media is None or all(ref.get("status") for ref in refs):
+            return refs
+        entries = self._media.download(channel, public_id, message_id, refs)
+        with self._sessions() as session:
+            message = session.get(Message, message_id)
+            assert message is not None
+            message.media = entries
+            session.commit()
+        return entries
+
     def _run_turn(self, public_id: str, message_id: int) -> None:
         first: list[BotReply] = []  # the gateway's own answers (media, waiting), author SYSTEM
         dialogue_text: str | None = None
+        # Attachments are fetched first, whoever holds the conversation: a collector sees them too.
+        media = self._download_media(public_id, message_id)
         with self._sessions() as session:
             conversation = repo.conversation_by_public_id(session, public_id)
             message = session.get(Message, message_id)
@@ -270,7 +294,8 @@ class Gateway:
                 check_transition(conversation.state, ConversationState.BOT)
                 conversation.state = ConversationState.BOT  # the debtor wrote again
             if kind == InboundKind.MEDIA:
-                first.append(BotReply(texts.MEDIA_RECEIVED))
+                refused = bool(media) and all(m.get("status") == REFUSED for m in media)
+                first.append(BotReply(texts.MEDIA_REFUSED if refused else texts.MEDIA_RECEIVED))
                 dialogue_text = message.text.strip() or None  # a caption is still a message
             elif kind != InboundKind.TEXT:
                 first.append(BotReply(texts.UNSUPPORTED_CONTENT))

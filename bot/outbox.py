@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.base import OutboundChannel, OutboundMessage, SendError
 from bot.dialogue import BotReply
 from server.clock import Clock
 from server.db import repositories as repo
-from server.db.models import Author, Channel, Direction, Message
+from server.db.models import Author, Channel, Direction, EarlyStatus, Message
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,66 @@ def supersedes(new: str, current: str | None) -> bool:
     if new not in _STATUS_RANK:
         return False
     return current is None or _STATUS_RANK[new] > _STATUS_RANK.get(current, -1)
+
+
+def apply_status(message: Message, status: str, error_code: str | None) -> bool:
+    """A provider's status report on our record of the message (out-of-order reports ignored)."""
+    if not supersedes(status, message.status):
+        return False
+    message.status = status
+    if error_code and error_code != "0":
+        message.error_code = error_code[:20]
+    return True
+
+
+def apply_early_statuses(session: Session, message: Message) -> None:
+    """Status callbacks that arrived before the provider id was on ``message``: applied, then
+    dropped. Whoever commits second (the callback or the send) applies them, so none is lost:
+    each side commits its own write before it looks for the other's."""
+    if not message.provider_message_id:
+        return
+    early = session.scalars(
+        select(EarlyStatus)
+        .where(EarlyStatus.provider_message_id == message.provider_message_id)
+        .order_by(EarlyStatus.id)
+    ).all()
+    if not early:
+        return
+    for report in early:
+        apply_status(message, report.status, report.error_code)
+    session.execute(delete(EarlyStatus).where(EarlyStatus.id.in_([r.id for r in early])))
+    session.commit()
+
+
+def record_status(
+    session_factory: sessionmaker[Session], provider_message_id: str, status: str, error_code: str | None
+) -> bool:
+    """A status callback: applied to the message with that provider id; kept as an early status
+    when no message has the id yet (the send that will record it is still waiting for the REST
+    response). True when a message's status changed."""
+    if status not in _STATUS_RANK:
+        return False
+    with session_factory() as session:
+        message = session.scalar(select(Message).where(Message.provider_message_id == provider_message_id))
+        if message is not None:
+            changed = apply_status(message, status, error_code)
+            session.commit()
+            return changed
+        session.add(
+            EarlyStatus(
+                provider_message_id=provider_message_id,
+                status=status,
+                error_code=error_code[:20] if error_code else None,
+            )
+        )
+        session.commit()
+        # The send may have recorded the id between our lookup and our commit: look again.
+        message = session.scalar(select(Message).where(Message.provider_message_id == provider_message_id))
+        if message is None:
+            return False
+        before = message.status
+        apply_early_statuses(session, message)
+        return message.status != before
 
 
 @dataclass(frozen=True)
@@ -241,3 +302,5 @@ class Outbox:
             if status != FAILED:
                 row.sent_at = self._clock.now()
             session.commit()
+            if provider_message_id is not None:
+                apply_early_statuses(session, row)

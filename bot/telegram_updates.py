@@ -67,6 +67,32 @@ def _non_text_kind(message: TgMessage) -> InboundKind:
     return InboundKind.UNSUPPORTED
 
 
+def media_refs(message: TgMessage) -> list[dict[str, object]]:
+    """What the turn downloads (bot.media): file id, declared type and size of the attachment;
+    of a photo's sizes, the largest. Videos are announced too and refused by the allow-list."""
+    if message.photo:
+        largest = max(message.photo, key=lambda p: p.width * p.height)
+        return [{"file_id": largest.file_id, "content_type": "image/jpeg", "file_size": largest.file_size}]
+    for name, default_type in (
+        ("document", "application/octet-stream"),
+        ("voice", "audio/ogg"),
+        ("audio", "audio/mpeg"),
+        ("video", "video/mp4"),
+        ("video_note", "video/mp4"),
+    ):
+        item = getattr(message, name, None)
+        if item is not None:
+            ref: dict[str, object] = {
+                "file_id": item.file_id,
+                "content_type": getattr(item, "mime_type", None) or default_type,
+                "file_size": item.file_size,
+            }
+            if getattr(item, "file_name", None):
+                ref["file_name"] = item.file_name
+            return [ref]
+    return []
+
+
 class TelegramUpdates:
     def __init__(
         self,
@@ -105,9 +131,12 @@ class TelegramUpdates:
         elif text:
             self._turn(Inbound(Channel.TELEGRAM, address, text, key))
         elif content is not None:
-            self._turn(
-                Inbound(Channel.TELEGRAM, address, content.caption or "", key, _non_text_kind(content))
-            )
+            kind = _non_text_kind(content)
+            media = media_refs(content) if kind == InboundKind.MEDIA else []
+            text = content.caption or ""
+            if kind == InboundKind.LOCATION and content.location is not None and not text:
+                text = f"[localização: {content.location.latitude}, {content.location.longitude}]"
+            self._turn(Inbound(Channel.TELEGRAM, address, text, key, kind, media))
 
     def _turn(self, inbound: Inbound) -> None:
         accepted = self._gateway.accept(inbound)

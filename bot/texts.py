@@ -39,6 +39,11 @@ MEDIA_RECEIVED = (
     "pela nossa equipe."
 )
 
+MEDIA_REFUSED = (
+    "Recebi sua mensagem, mas não consigo guardar este arquivo. Envie o comprovante como foto ou "
+    "PDF (até 20 MB), por favor."
+)
+
 UNSUPPORTED_CONTENT = (
     "Por aqui consigo entender apenas mensagens de texto (e receber arquivos, como comprovantes). "
     "Pode me escrever o que precisa?"

@@ -18,6 +18,7 @@ from bot.channels.whatsapp import WhatsAppChannel, last_inbound_from_db, twilio_
 from bot.dialogue import DialogueEngine, RasaRestEngine
 from bot.gateway import EngineHealth, Gateway
 from bot.locks import ConversationLocks, LocalLocks, RedisLocks
+from bot.media import Fetcher, MediaDownloader, MediaStore, TelegramFileFetcher, TwilioMediaFetcher
 from bot.outbox import Outbox, RetryPolicy
 from bot.turn_runner import TurnRunner
 from server.clock import Clock, SystemClock
@@ -69,6 +70,7 @@ class Container:
     # Abuse limits on inbound requests (per IP, per sender); Redis-backed when Redis is set.
     request_limiter: RequestLimiter = field(default_factory=LocalRequestLimiter)
     _catalogue: dict[str, Template] | None = None
+    _media: MediaDownloader | None = None
     engine_health: EngineHealth = field(default_factory=EngineHealth)  # the retrier's backoff
 
     def __post_init__(self) -> None:
@@ -97,9 +99,27 @@ class Container:
         return Outbox(self.session_factory, instrument_channels(self.channels), self.clock, self.retry)
 
     @property
+    def media(self) -> MediaDownloader:
+        """Downloads inbound attachments of the channels that are on (built once, from settings)."""
+        if self._media is None:
+            s = self.settings
+            fetchers: dict[Channel, Fetcher] = {}
+            if s.whatsapp_enabled and s.twilio_account_sid and s.twilio_auth_token:
+                fetchers[Channel.WHATSAPP] = TwilioMediaFetcher(
+                    s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), s.twilio_api_base_url
+                )
+            if s.telegram_bot_token is not None:
+                fetchers[Channel.TELEGRAM] = TelegramFileFetcher(
+                    s.telegram_bot_token.get_secret_value(), s.telegram_api_base_url
+                )
+            self._media = MediaDownloader(MediaStore(s.media_dir, s.media_max_bytes), fetchers)
+            self.closers.append(self._media.close)
+        return self._media
+
+    @property
     def gateway(self) -> Gateway:
         return Gateway(
-            self.session_factory, self.dialogue, self.locks, self.outbox, self.clock,
+            self.session_factory, self.dialogue, self.locks, self.outbox, self.clock, media=self.media,
             engine_handoff_after=timedelta(minutes=self.settings.engine_handoff_after_minutes),
             session_max_turns=self.settings.rasa_session_max_turns, health=self.engine_health,
         )  # fmt: skip

@@ -24,6 +24,7 @@ from server.api.routes import (
     health,
     internal,
     kpis,
+    media,
     metrics,
     negotiation,
     payments,
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(web.router)
     app.include_router(handoffs.router)
     app.include_router(conversations.router)
+    app.include_router(media.api_router)
+    app.include_router(media.console_router)
     app.include_router(collectors.router)
     app.include_router(console.router)
     app.include_router(dunning.router)

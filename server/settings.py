@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     telegram_secret_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
 
+    # Inbound attachments (receipts, PDFs, voice notes) are downloaded here by the turn; images,
+    # PDF and audio only, each at most media_max_bytes.
+    media_dir: Path = PROJECT_ROOT / "var" / "media"
+    media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+
     # Collector console: session lifetime, and the default collector authority (admins may set
     # a global one and per-collector ones; see server/services/collector_authority.py).
     console_session_minutes: int = Field(default=600, ge=1)

@@ -42,6 +42,9 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self._failures: dict[str, list[tuple[int, str, int | None]]] = {}
         self._updates: list[dict[str, Any]] = []
+        # Files users sent, by file_id: (file_path, content type, bytes) for getFile and downloads.
+        self.files: dict[str, tuple[str, str, bytes]] = {}
+        self.file_downloads: list[str] = []
         self._message_ids = itertools.count(1)
         self._lock = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -65,6 +68,10 @@ class FakeTelegram:
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None) -> None:
         with self._lock:
             self._failures.setdefault(method, []).append((status, description, retry_after))
+
+    def add_file(self, file_id: str, content: bytes, content_type: str, file_path: str) -> None:
+        with self._lock:
+            self.files[file_id] = (file_path, content_type, content)
 
     def push_update(self, update: dict[str, Any]) -> None:
         """Queue an update for getUpdates (polling)."""
@@ -131,6 +138,14 @@ class FakeTelegram:
             if "text" in params:
                 message["text"] = params["text"]
             return 200, {"ok": True, "result": message}
+        if method == "getFile":
+            stored = self.files.get(str(params.get("file_id")))
+            if stored is None:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+            file_path, _type, content = stored
+            result = {"file_id": params["file_id"], "file_unique_id": f"u{params['file_id']}",
+                      "file_size": len(content), "file_path": file_path}  # fmt: skip
+            return 200, {"ok": True, "result": result}
         if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
             return 200, {"ok": True, "result": True}
         if method == "getUpdates":
@@ -160,6 +175,10 @@ class FakeTelegram:
                 self._serve()
 
             def _serve(self) -> None:
+                files = f"/file/bot{fake.token}/"
+                if self.path.startswith(files):
+                    self._file(self.path[len(files) :])
+                    return
                 prefix = f"/bot{fake.token}/"
                 if not self.path.startswith(prefix):
                     self._reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
@@ -174,6 +193,17 @@ class FakeTelegram:
                     params = {k: _decode_form_value(v) for k, v in parse_qsl(raw.decode())}
                 status, body = fake._answer(method, params)
                 self._reply(status, body)
+
+            def _file(self, file_path: str) -> None:
+                with fake._lock:
+                    fake.file_downloads.append(file_path)
+                    found = [(t, c) for p, t, c in fake.files.values() if p == file_path]
+                content_type, data = found[0] if found else ("text/plain", b"Not Found")
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _reply(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
@@ -248,6 +278,33 @@ def callback_update(user_id: int, data: str, update_id: int | None = None) -> di
     }
 
 
-def photo_update(user_id: int, update_id: int | None = None) -> dict[str, Any]:
-    photo = [{"file_id": "AgAD1", "file_unique_id": "u1", "width": 90, "height": 90}]
-    return {"update_id": update_id or next_update_id(), "message": _message(user_id, photo=photo)}
+def photo_update(user_id: int, update_id: int | None = None, caption: str | None = None) -> dict[str, Any]:
+    """Telegram sends a photo in several sizes, smallest first."""
+    photo = [
+        {"file_id": "AgAD1-small", "file_unique_id": "u1s", "width": 90, "height": 90},
+        {"file_id": "AgAD1", "file_unique_id": "u1", "width": 800, "height": 800},
+    ]
+    extra = {"caption": caption} if caption else {}
+    return {"update_id": update_id or next_update_id(), "message": _message(user_id, photo=photo, **extra)}
+
+
+def document_update(
+    user_id: int, file_id: str, mime_type: str, file_name: str, update_id: int | None = None
+) -> dict[str, Any]:
+    document = {
+        "file_id": file_id,
+        "file_unique_id": f"u{file_id}",
+        "file_name": file_name,
+        "mime_type": mime_type,
+    }
+    return {"update_id": update_id or next_update_id(), "message": _message(user_id, document=document)}
+
+
+def voice_update(user_id: int, file_id: str, update_id: int | None = None) -> dict[str, Any]:
+    voice = {"file_id": file_id, "file_unique_id": f"u{file_id}", "duration": 3, "mime_type": "audio/ogg"}
+    return {"update_id": update_id or next_update_id(), "message": _message(user_id, voice=voice)}
+
+
+def location_update(user_id: int, update_id: int | None = None) -> dict[str, Any]:
+    location = {"latitude": -19.93, "longitude": -43.94}
+    return {"update_id": update_id or next_update_id(), "message": _message(user_id, location=location)}

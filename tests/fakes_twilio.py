@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode
@@ -49,6 +50,10 @@ class FakeTwilio:
         self.sent: list[dict[str, object]] = []  # the messages the fake accepted (201)
         self._script: deque[Scripted] = deque()
         self._changed = threading.Condition()
+        # Media of inbound messages, by path: (content type, bytes); fetched with basic auth.
+        self.media: dict[str, tuple[str, bytes]] = {}
+        self.media_fetches: list[tuple[str, str]] = []  # (path, account sid of the basic auth)
+        self.before_answer: Callable[[TwilioCall, dict[str, object]], None] | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,6 +72,37 @@ class FakeTwilio:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                auth = self.headers.get("Authorization", "")
+                try:
+                    user, _, password = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+                except ValueError:
+                    user, password = "", ""
+                path = self.path.split("?")[0]
+                with fake._changed:
+                    fake.media_fetches.append((path, user))
+                if path.startswith("/cdn/"):  # where Twilio's media URLs redirect (no auth there)
+                    stored = fake.media.get(path.removeprefix("/cdn"))
+                    self._send(200 if stored else 404, *(stored or ("text/plain", b"not found")))
+                    return
+                if (user, password) != (ACCOUNT_SID, AUTH_TOKEN):
+                    self._send(401, "application/json", b'{"code": 20003, "message": "Authenticate"}')
+                    return
+                if path not in fake.media:
+                    self._send(404, "application/json", b'{"code": 20404, "message": "Not found"}')
+                    return
+                self.send_response(307)
+                self.send_header("Location", f"{fake.url}/cdn{path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _send(self, status: int, content_type: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -88,7 +124,19 @@ class FakeTwilio:
     def fail_next(self, status: int, code: int, message: str = "falha simulada") -> None:
         self.script(Scripted(status, {"code": code, "message": message, "status": status}))
 
+    def add_media(self, content: bytes, content_type: str) -> str:
+        """Serve a file as an inbound message's media; returns its URL as Twilio gives it
+        (on api.twilio.com: the server fetches it through NEGOCIA_TWILIO_API_BASE_URL)."""
+        path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM{uuid.uuid4().hex}/Media/ME{uuid.uuid4().hex}"
+        with self._changed:
+            self.media[path] = (content_type, content)
+        return f"https://api.twilio.com{path}"
+
     def _answer(self, call: TwilioCall) -> tuple[int, dict[str, object]]:
+        hook = self.before_answer
+        if hook is not None and (not self._script or self._script[0].status == 201):
+            # e.g. a status callback that reaches the server before this response does
+            hook(call, self._script[0].body if self._script else {})
         with self._changed:
             self.calls.append(call)
             scripted = self._script.popleft() if self._script else None

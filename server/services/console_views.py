@@ -23,6 +23,7 @@ from server.db.models import (
 )
 from server.domain.money import ZERO
 from server.services.handoffs import open_handoff
+from server.services.media_files import MediaItem, media_by_message
 from server.services.negotiation import DebtItem, overdue_items
 from server.services.offer_codec import offer_from_dict
 
@@ -100,6 +101,7 @@ class ConversationView:
     total: Decimal = ZERO
     offers: list[OfferLine] = field(default_factory=list)
     agreements: Sequence[Agreement] = ()
+    media: dict[int, list[MediaItem]] = field(default_factory=dict)  # inbound attachments by message id
 
 
 def conversation_view(session: Session, conversation: Conversation, today: date) -> ConversationView:
@@ -111,6 +113,7 @@ def conversation_view(session: Session, conversation: Conversation, today: date)
     )
     debtor = _debtor(conversation)
     view = ConversationView(conversation, messages, open_handoff(conversation.id, session), last, debtor)
+    view.media = media_by_message(messages)
     if debtor is None:
         return view
     view.items = overdue_items(session, debtor, today)

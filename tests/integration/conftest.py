@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,8 +31,10 @@ NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, service_token=SERVICE_TOKEN, _env_file=None)  # type: ignore[call-arg]
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        database_url=database_url, service_token=SERVICE_TOKEN, media_dir=tmp_path / "media", _env_file=None
+    )
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,10 +62,11 @@ def dialogue() -> MediaDialogue:
 
 
 @pytest.fixture
-def settings(database_url: str, fake_telegram: FakeTelegram) -> Settings:
+def settings(database_url: str, fake_telegram: FakeTelegram, tmp_path: Path) -> Settings:
     return Settings(  # type: ignore[call-arg]
         database_url=database_url,
         service_token=SERVICE_TOKEN,
+        media_dir=tmp_path / "media",
         telegram_bot_token=fake_telegram.token,
         telegram_secret_token=SECRET,
         telegram_api_base_url=fake_telegram.base_url,

@@ -15,17 +15,16 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 
+from bot import outbox
 from bot.channels.whatsapp import from_whatsapp
 from bot.gateway import Inbound, InboundKind
-from bot.outbox import supersedes
 from server.api.deps import ContainerDep
 from server.api.limits import enforce_sender_limit
 from server.container import Container
-from server.db.models import Channel, Message
+from server.db.models import Channel
 from server.domain.phone import InvalidPhone, normalize_phone
 
 router = APIRouter(prefix="/channels/whatsapp", tags=["channels"])
@@ -160,15 +159,8 @@ async def inbound(
 
 
 def record_status(container: Container, sid: str, status: str, error_code: str | None) -> bool:
-    with container.session_factory() as session:
-        message = session.scalar(select(Message).where(Message.provider_message_id == sid))
-        if message is None or not supersedes(status, message.status):
-            return False
-        message.status = status
-        if error_code and error_code != "0":
-            message.error_code = error_code[:20]
-        session.commit()
-        return True
+    """Applied to our message with that MessageSid, or kept until the send records the SID."""
+    return outbox.record_status(container.session_factory, sid, status, error_code)
 
 
 @router.post("/status", response_class=Response)
