@@ -100,6 +100,42 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lgpd(args: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from server.db.session import make_engine, make_session_factory
+    from server.domain.phone import InvalidPhone, normalize_phone
+    from server.services import lgpd
+
+    try:
+        phone = normalize_phone(args.phone)
+    except InvalidPhone as exc:
+        print(f"telefone inválido: {args.phone!r} ({exc})", file=sys.stderr)
+        return 2
+    engine = make_engine(get_settings().database_url)
+    now = datetime.now(UTC)
+    try:
+        with make_session_factory(engine)() as session:
+            if args.lgpd_command == "export":
+                data = lgpd.export_contact(session, phone, now)
+                print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+                return 0
+            result = lgpd.erase_contact(session, phone, now, args.reason)
+            session.commit()
+    except lgpd.NoContact:
+        print(f"nenhum contato com o telefone {phone}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    kept = ", ".join(result.agreements_kept) or "nenhum"
+    print(
+        f"Contato anonimizado: {result.contacts} contato(s), {result.conversations} conversa(s), "
+        f"{result.messages} mensagem(ns). Acordos mantidos como prova: {kept}."
+    )
+    return 0
+
+
 class _CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
@@ -196,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
         "telegram-poll",
         help="recebe mensagens do Telegram por long polling (desenvolvimento, sem URL pública)",
     ).set_defaults(func=_cmd_telegram_poll)
+
+    lgpd = sub.add_parser("lgpd", help="direitos do titular (LGPD)").add_subparsers(
+        dest="lgpd_command", required=True
+    )
+    export = lgpd.add_parser("export", help="tudo o que guardamos sobre um contato, em JSON")
+    export.add_argument("--phone", required=True)
+    export.set_defaults(func=_cmd_lgpd)
+    erase = lgpd.add_parser("erase", help="anonimiza o contato (acordos ficam como prova)")
+    erase.add_argument("--phone", required=True)
+    erase.add_argument("--reason", default="solicitação do titular (LGPD art. 18, VI)")
+    erase.set_defaults(func=_cmd_lgpd)
 
     demo = sub.add_parser("demo", help="dados de demonstração").add_subparsers(
         dest="demo_command", required=True
