@@ -1,10 +1,13 @@
 """Campaign benchmark: schedule D−3 reminders for N debtors and send them through the fake Twilio
 at the configured messages-per-second limit; count duplicates (must be 0).
 
-    .venv/bin/python bench/campaign.py [--debtors 100000] [--limit 80] [--workers 4]
+    .venv/bin/python bench/campaign.py [--debtors 100000] [--limit 80] [--workers 8] [--batch 200]
 
-``--send N`` sends only the first N (sending is bounded by the per-message cost of the outbox
-and the database on this 2-core machine, not by the limiter). Ends with: debtors=<n> schedule_s=<n> send_rate=<n> limit=<n> duplicates=<n>
+The sender claims ``--batch`` due reminders in one UPDATE, stores their messages in one
+transaction, sends them on ``--workers`` threads paced by the per-sender rate limiter and
+records the outcomes in one transaction, preparing the next batch meanwhile. A second pass (a
+repeated tick, a restarted worker, and every reminder sent again by id) must send nothing.
+Ends with: debtors=<n> schedule_s=<n> send_rate=<n> limit=<n> duplicates=<n>
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ import argparse
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,7 +34,8 @@ from server.db.migrate import upgrade
 from server.db.models import Author, Channel, Contact, Debtor, Invoice, Message, ScheduledReminder
 from server.db.session import make_engine, make_session_factory
 from server.services.creditor import get_or_create_creditor
-from server.services.dunning import active_rules, plan
+from server.services.dunning import ReminderSender, active_rules, plan
+from server.services.rate_limit import LocalRateLimiter
 from server.settings import Settings
 from tests.fakes import EchoDialogue
 from tests.fakes_twilio import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, WHATSAPP_FROM, FakeTwilio
@@ -63,18 +67,38 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--debtors", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=Settings(_env_file=None).send_rate_per_second)  # type: ignore[call-arg]
-    parser.add_argument("--workers", type=int, default=4, help="sending threads sharing the limiter")
-    parser.add_argument("--send", type=int, default=None, help="send only the first N (default: all)")
+    parser.add_argument("--workers", type=int, default=8, help="sending threads sharing the limiter")
+    parser.add_argument("--batch", type=int, default=200, help="reminders claimed per UPDATE")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--postgres", default=None, metavar="ADMIN_URL",
+                        help="a fresh PostgreSQL database created through ADMIN_URL and dropped at the end")  # fmt: skip
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
     url = args.database_url or f"sqlite:///{Path(tmp.name) / 'campaign.db'}"
+    scratch = None
+    if args.postgres:
+        scratch = f"negocia_campaign_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{scratch}"'))
+        url = args.postgres.rsplit("/", 1)[0] + "/" + scratch
+    try:
+        return run(args, url)
+    finally:
+        if scratch:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+            admin.dispose()
+        tmp.cleanup()
+
+
+def run(args: argparse.Namespace, url: str) -> int:
     upgrade(url)
     fake = FakeTwilio().start()
     settings = Settings(database_url=url, send_rate_per_second=args.limit, twilio_account_sid=ACCOUNT_SID,  # type: ignore[call-arg]
                         twilio_auth_token=SecretStr(AUTH_TOKEN), twilio_whatsapp_from=WHATSAPP_FROM,
                         twilio_api_base_url=fake.url, public_base_url=PUBLIC_BASE_URL, _env_file=None)  # fmt: skip
-    engine = make_engine(url, pool_size=args.workers + 4)
+    engine = make_engine(url, pool_size=4)
     sf = make_session_factory(engine)
     clock = FixedClock(NOW)
     container = Container(settings=settings, engine=engine, session_factory=sf, dialogue=EchoDialogue(),
@@ -93,14 +117,18 @@ def main() -> int:
     schedule_s = time.perf_counter() - t0
     print(f"scheduled {created} reminders in {schedule_s:.2f} s", flush=True)
 
-    dunning = container.dunning
-    due = dunning.scheduler.tick(limit=args.debtors * 2)[: args.send]
+    scheduler = container.dunning.scheduler
+    sender = ReminderSender(sf, container.outbox, container.channels, clock, settings, container.catalogue,
+                            LocalRateLimiter(args.limit), batch_size=args.batch, concurrency=args.workers,
+                            retry=container.retry)  # fmt: skip
+    due = scheduler.tick(limit=args.debtors * 2)
     t1 = time.perf_counter()
-    with ThreadPoolExecutor(args.workers) as pool:
-        outcomes = Counter(o.split(":")[0] for o in pool.map(lambda d: dunning.sender.send(d.id), due))
+    outcomes = Counter(sender.send_due())
     send_s = time.perf_counter() - t1
-    # A second pass (a restarted worker, a repeated tick) must send nothing more.
-    again = Counter(dunning.sender.send(d.id).split(":")[0] for d in due)
+    # A second pass (a repeated tick, a restarted worker, each reminder again by id) sends nothing.
+    scheduler.tick(limit=1)
+    again = Counter(sender.send_due())
+    again.update(sender.send(d.id).split(":")[0] for d in due[:2000])
     sent = outcomes.get("sent", 0)
     with sf() as session:
         keys = [

@@ -40,12 +40,10 @@ class Dunning:
     sender: ReminderSender
 
     def run_once(self) -> dict[str, int]:
-        """One in-process round: tick, then send what is due. Returns outcome counts."""
-        outcomes: dict[str, int] = {}
-        for due in self.scheduler.tick():
-            outcome = self.sender.send(due.id).split(":")[0]
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        return outcomes
+        """One in-process round: tick, then send what is due in batches (claimed together,
+        sent concurrently under the rate limit). Returns outcome counts."""
+        self.scheduler.tick(limit=1)
+        return self.sender.send_due()
 
 
 class InProcessDunning:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,10 +24,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.channels.base import MessageKind, OutboundChannel, OutboundMessage
-from bot.outbox import Outbox
+from bot.channels.base import MessageKind, OutboundChannel, OutboundMessage, SendError
+from bot.outbox import PENDING, Outbox, RetryPolicy, apply_early_statuses
 from server.clock import Clock
 from server.db import repositories as repo
 from server.db.models import (
@@ -40,13 +42,14 @@ from server.db.models import (
     Debtor,
     Direction,
     DunningRulesVersion,
+    EarlyStatus,
     InstallmentStatus,
     Invoice,
     InvoiceStatus,
     Message,
     ScheduledReminder,
 )
-from server.domain.contact_hours import DEFAULT_CONTACT_HOURS, ContactHours, timezone_for_phone
+from server.domain.contact_hours import ContactHours, timezone_for_phone
 from server.domain.conversation_state import InvalidTransition
 from server.domain.dunning import (
     RENEGOTIATION_STEP,
@@ -68,6 +71,7 @@ from server.domain.dunning import (
 from server.domain.formatting import format_brl, format_date
 from server.domain.money import updated_balance
 from server.domain.pix import StaticPix, encode_static
+from server.services import app_settings
 from server.services import dunning_texts as texts
 from server.services.creditor import late_charge_rules
 from server.services.handoffs import request_handoff
@@ -166,21 +170,22 @@ def conversation_for(session: Session, channel: Channel, address: str) -> Conver
 
 
 def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Bulk INSERT … ON CONFLICT (idempotency_key) DO NOTHING (PostgreSQL) / INSERT OR IGNORE
+    (SQLite): one statement compiled once and executed over all the rows (SQLAlchemy's
+    insertmanyvalues batches them). Returns how many rows were new."""
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = (
-        dialect.insert(ScheduledReminder)
-        .values(rows)
+        dialect.insert(ScheduledReminder.__table__)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(ScheduledReminder.__table__.c.id)
     )
-    result = session.execute(stmt)
-    assert isinstance(result, CursorResult)
-    return max(result.rowcount, 0)
+    return len(session.execute(stmt, rows).all())
 
 
 def plan(
-    session: Session, rules: DunningRules, now: datetime, horizon_days: int = 2, chunk: int = 2000
+    session: Session, rules: DunningRules, now: datetime, horizon_days: int = 2, chunk: int = 5000
 ) -> int:
     """Inserts the reminders whose step day falls in [today − max_delay, today + horizon];
     keys already present are left alone. Returns how many rows were new. The caller commits."""
@@ -410,8 +415,46 @@ class DueReminder:
     due_at: datetime
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A claimed reminder whose message is stored (status pending) and ready to leave."""
+
+    reminder_id: int
+    message_id: int
+    channel: Channel
+    address: str
+    message: OutboundMessage
+    kind: str  # template | text
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    attempts: int
+    status: str
+    provider_message_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def admin_contact_hours(session: Session) -> ContactHours:
+    """The contact hours an admin set on /admin (environment defaults otherwise), applied in
+    the debtor's own time zone; never on a Sunday (DESIGN §5), whatever the table says."""
+    hours = app_settings.contact_hours(session)
+    return ContactHours({day: window for day, window in hours.days.items() if day != 6})
+
+
 class ReminderSender:
-    """Sends one scheduled reminder, at most once, after every check of ``decide``."""
+    """Sends scheduled reminders at most once each, after every check of ``decide``.
+
+    Work goes in batches: one conditional UPDATE claims up to ``batch_size`` due reminders
+    (``scheduled → sending``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent senders
+    take disjoint rows, and the status condition alone keeps them disjoint anyway); one
+    transaction decides them all and stores their messages (status ``pending``) before any
+    leaves; ``concurrency`` threads send, each message paced by the per-sender rate limiter;
+    one transaction records the outcomes. While a batch is on the wire the next one is
+    prepared. A crash leaves rows in ``sending``: the scheduler's recovery marks those whose
+    message was stored as sent (it may have left) and schedules the others again.
+    """
 
     def __init__(
         self,
@@ -422,134 +465,198 @@ class ReminderSender:
         settings: Settings,
         catalogue: Mapping[str, Template],
         limiter: RateLimiter | None = None,
-        hours: Callable[[Session], ContactHours] = lambda _session: DEFAULT_CONTACT_HOURS,
+        hours: Callable[[Session], ContactHours] = admin_contact_hours,
+        *,
+        batch_size: int = 200,
+        concurrency: int = 8,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._sessions = session_factory
-        self._outbox = outbox
+        self._outbox = outbox  # kept for callers; reminders are stored and sent in batches here
         self._channels = channels
         self._clock = clock
         self._settings = settings
         self._catalogue = catalogue
         self._limiter = limiter or LocalRateLimiter(settings.send_rate_per_second)
         self._hours = hours
+        self._batch_size = batch_size
+        self._concurrency = max(1, concurrency)
+        self._retry = retry or RetryPolicy()
+
+    # -- public --------------------------------------------------------------------------------
 
     def send(self, reminder_id: int) -> str:
-        """Returns what happened: sent, deferred:<reason>, skipped:<reason>, failed, or
-        not_due (another worker has it, or it is no longer scheduled)."""
+        """One reminder (an arq job). Returns what happened: sent, deferred:<reason>,
+        skipped:<reason>, failed, or not_due (another worker has it, or it is not due)."""
         now = self._clock.now()
-        with self._sessions() as session:
-            claimed = session.execute(
-                update(ScheduledReminder)
-                .where(ScheduledReminder.id == reminder_id, ScheduledReminder.status == SCHEDULED,
-                       ScheduledReminder.due_at <= now)
-                .values(status=SENDING, claimed_at=now, attempts=ScheduledReminder.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )  # fmt: skip
-            assert isinstance(claimed, CursorResult)
-            if claimed.rowcount != 1:
-                session.rollback()
-                return "not_due"
-            session.commit()
-        try:
-            return self._send_claimed(reminder_id, now)
-        except Exception:
-            log.exception("reminder %s failed", reminder_id)
-            self._finish(reminder_id, FAILED, "error")
-            return "failed"
+        claimed = self._claim(now, 1, only=reminder_id)
+        if not claimed:
+            return "not_due"
+        prepared, outcomes = self._prepare(claimed, now)
+        deliveries = [self._deliver(p) for p in prepared]
+        outcomes.update(self._record(prepared, deliveries, now))
+        return outcomes[reminder_id]
 
-    def _send_claimed(self, reminder_id: int, now: datetime) -> str:
+    def send_due(self, max_batches: int | None = None) -> dict[str, int]:
+        """Everything due now, batch after batch, until nothing is left to claim. Returns the
+        outcome counts (sent, deferred, skipped, failed)."""
+        counts: Counter[str] = Counter()
+        batches = 0
+        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="reminders") as pool:
+            inflight: tuple[list[_Prepared], list[Future[_Delivery]], datetime] | None = None
+            while True:
+                batch: tuple[list[_Prepared], dict[int, str], datetime] | None = None
+                if max_batches is None or batches < max_batches:
+                    now = self._clock.now()
+                    claimed = self._claim(now, self._batch_size)
+                    if claimed:
+                        batches += 1
+                        batch = (*self._prepare(claimed, now), now)
+                queued = None
+                if batch is not None:  # queued behind the previous batch: the threads never idle
+                    prepared, outcomes, at = batch
+                    counts.update(o.split(":")[0] for o in outcomes.values())
+                    queued = (prepared, [pool.submit(self._deliver, p) for p in prepared], at)
+                if inflight is not None:  # the previous batch was on the wire meanwhile
+                    prepared, futures, at = inflight
+                    recorded = self._record(prepared, [f.result() for f in futures], at)
+                    counts.update(o.split(":")[0] for o in recorded.values())
+                inflight = queued
+                if inflight is None:
+                    break
+        return dict(counts)
+
+    # -- claim ---------------------------------------------------------------------------------
+
+    def _claim(self, now: datetime, limit: int, only: int | None = None) -> list[int]:
         with self._sessions() as session:
-            row = session.get(ScheduledReminder, reminder_id)
-            assert row is not None
-            _, rules = active_rules(session)
-            contact = session.get(Contact, row.contact_id)
-            assert contact is not None
-            debtor = contact.debtor
-            tz = timezone_for_phone(contact.phone_e164)
-            route = route_for(contact, self._channels)
-            if route is None:
-                self._set(session, row, SKIPPED, "no_channel")
-                return "skipped:no_channel"
-            channel, address = route
-            target = Target(row.target)
-            values, facts_target = self._target_facts(session, row, target, now)
-            step = rules.step(row.step_id)
-            if row.step_id == RENEGOTIATION_STEP:
-                template_key, text = rules.renegotiation_template, rules.renegotiation_text
-            else:
-                template_key, text = (step.template, step.text) if step else ("", "")
-            conversation = repo.conversation_by_address(session, channel, address)
-            last_inbound = conversation.last_inbound_at if conversation else None
-            day_start = now.astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0)
-            facts = SendFacts(
-                now=now, tz=tz, due_at=row.due_at, channel=channel.value,
-                opted_out=contact.opted_out_at is not None, legal_hold=debtor.legal_hold,
-                in_dispute=debtor.in_dispute, target_settled=facts_target[0], under_agreement=facts_target[1],
-                agreement_active=facts_target[2],
-                sent_today=self._sent_since(session, contact.id, day_start),
-                sent_week=self._sent_since(session, contact.id, now - timedelta(days=7)),
-                within_window=last_inbound is not None and now - last_inbound < SESSION_WINDOW,
-                step_exists=step is not None or row.step_id == RENEGOTIATION_STEP,
-            )  # fmt: skip
-            verdict = decide(facts, rules, target, self._hours(session))
-            if verdict.decision == Decision.DEFER:
-                assert verdict.until is not None
-                row.status, row.reason, row.due_at = SCHEDULED, verdict.reason, verdict.until
-                session.commit()
-                return f"deferred:{verdict.reason}"
-            if verdict.decision == Decision.SKIP:
-                self._set(session, row, SKIPPED, verdict.reason)
-                return f"skipped:{verdict.reason}"
-            template = self._catalogue.get(template_key)
-            if template is None:
-                self._set(session, row, SKIPPED, "unknown_template")
-                return "skipped:unknown_template"
-            values.update(contact_name=first_name(contact.name), debtor_name=debtor.legal_name,
-                          creditor=self._settings.creditor_trade_name)  # fmt: skip
-            message, _ = compose(verdict.decision, template, text, values)
-            conversation = conversation_for(session, channel, address)
-            public_id, key = conversation.public_id, row.idempotency_key
-            row.channel = channel.value
-            session.commit()
-        self._limiter.acquire(f"{channel.value}:{self._sender_id(channel)}")
-        message_id = self._outbox.send_message(
-            public_id, message, author=Author.SYSTEM, extra_payload={"reminder": key}
-        )
-        with self._sessions() as session:
-            sent = session.get(Message, message_id)
-            row = session.get(ScheduledReminder, reminder_id)
-            assert row is not None and sent is not None
-            row.message_id = message_id
-            if sent.status == "failed":
-                self._set(session, row, FAILED, (sent.error_code or "send_failed")[:40])
-                return "failed"
-            row.sent_at = now
-            self._set(
-                session, row, SENT, "template" if verdict.decision == Decision.SEND_TEMPLATE else "text"
+            pick = select(ScheduledReminder.id).where(
+                ScheduledReminder.status == SCHEDULED, ScheduledReminder.due_at <= now
             )
-        return "sent"
+            if only is not None:
+                pick = pick.where(ScheduledReminder.id == only)
+            pick = pick.order_by(ScheduledReminder.due_at, ScheduledReminder.id).limit(limit)
+            if session.get_bind().dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            claimed = list(session.scalars(
+                update(ScheduledReminder)
+                .where(ScheduledReminder.id.in_(pick), ScheduledReminder.status == SCHEDULED)
+                .values(status=SENDING, claimed_at=now, attempts=ScheduledReminder.attempts + 1)
+                .returning(ScheduledReminder.id)
+                .execution_options(synchronize_session=False)
+            ))  # fmt: skip
+            session.commit()
+        return claimed
 
-    def _sender_id(self, channel: Channel) -> str:
-        if channel == Channel.WHATSAPP:
-            return self._settings.twilio_whatsapp_from or ""
-        return "default"
+    # -- prepare: decide, compose and store the messages, in one transaction -------------------
+
+    def _prepare(self, ids: Sequence[int], now: datetime) -> tuple[list[_Prepared], dict[int, str]]:
+        outcomes: dict[int, str] = {}
+        with self._sessions() as session:
+            _, rules = active_rules(session)
+            hours = self._hours(session)
+            rows = session.scalars(
+                select(ScheduledReminder).where(ScheduledReminder.id.in_(ids))
+                .order_by(ScheduledReminder.due_at, ScheduledReminder.id)
+            ).all()  # fmt: skip
+            ctx = _BatchContext.load(session, rows, self._channels, now)
+            staged: list[tuple[ScheduledReminder, Channel, str, OutboundMessage, str]] = []
+            for row in rows:
+                try:
+                    result = self._decide_row(session, ctx, rules, hours, row, now)
+                except Exception:
+                    log.exception("reminder %s could not be prepared", row.id)
+                    result = f"{FAILED}:error"
+                if isinstance(result, str):
+                    outcomes[row.id] = result
+                    continue
+                staged.append((row, *result))
+            conversations = ctx.conversations_for(session, [(c, a) for _, c, a, _, _ in staged])
+            messages = []
+            for row, channel, address, message, _ in staged:
+                payload: dict[str, Any] = {"reminder": row.idempotency_key}
+                if message.template_id:
+                    payload.update(template=message.template_id, variables=message.variables)
+                messages.append(Message(
+                    conversation_id=conversations[(channel, address)].id, direction=Direction.OUTBOUND,
+                    author=Author.SYSTEM, text=message.text, payload=payload, status=PENDING,
+                ))  # fmt: skip
+            session.add_all(messages)
+            session.flush()
+            prepared = []
+            for (row, channel, address, message, kind), stored in zip(staged, messages, strict=True):
+                row.channel, row.message_id = channel.value, stored.id
+                prepared.append(_Prepared(row.id, stored.id, channel, address, message, kind))
+            session.commit()
+        return prepared, outcomes
+
+    def _decide_row(
+        self,
+        session: Session,
+        ctx: _BatchContext,
+        rules: DunningRules,
+        hours: ContactHours,
+        row: ScheduledReminder,
+        now: datetime,
+    ) -> str | tuple[Channel, str, OutboundMessage, str]:
+        """An outcome for a reminder that goes nowhere (its row updated), or what to send."""
+        contact = ctx.contacts[row.contact_id]
+        debtor = contact.debtor
+        tz = timezone_for_phone(contact.phone_e164)
+        route = ctx.routes.get(contact.id)
+        if route is None:
+            row.status, row.reason = SKIPPED, "no_channel"
+            return "skipped:no_channel"
+        channel, address = route
+        target = Target(row.target)
+        values, facts_target = self._target_facts(ctx, row, target, now)
+        step = rules.step(row.step_id)
+        if row.step_id == RENEGOTIATION_STEP:
+            template_key, text = rules.renegotiation_template, rules.renegotiation_text
+        else:
+            template_key, text = (step.template, step.text) if step else ("", "")
+        conversation = ctx.conversations.get(route)
+        last_inbound = conversation.last_inbound_at if conversation else None
+        day_start = now.astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0)
+        sent = ctx.recent.setdefault(contact.id, [])
+        facts = SendFacts(
+            now=now, tz=tz, due_at=row.due_at, channel=channel.value,
+            opted_out=contact.opted_out_at is not None, legal_hold=debtor.legal_hold,
+            in_dispute=debtor.in_dispute, target_settled=facts_target[0], under_agreement=facts_target[1],
+            agreement_active=facts_target[2],
+            sent_today=sum(1 for at in sent if at >= day_start),
+            sent_week=sum(1 for at in sent if at >= now - timedelta(days=7)),
+            within_window=last_inbound is not None and now - last_inbound < SESSION_WINDOW,
+            step_exists=step is not None or row.step_id == RENEGOTIATION_STEP,
+        )  # fmt: skip
+        verdict = decide(facts, rules, target, hours)
+        if verdict.decision == Decision.DEFER:
+            assert verdict.until is not None
+            row.status, row.reason, row.due_at = SCHEDULED, verdict.reason, verdict.until
+            return f"deferred:{verdict.reason}"
+        if verdict.decision == Decision.SKIP:
+            row.status, row.reason = SKIPPED, verdict.reason
+            return f"skipped:{verdict.reason}"
+        template = self._catalogue.get(template_key)
+        if template is None:
+            row.status, row.reason = SKIPPED, "unknown_template"
+            return "skipped:unknown_template"
+        values.update(contact_name=first_name(contact.name), debtor_name=debtor.legal_name,
+                      creditor=self._settings.creditor_trade_name)  # fmt: skip
+        message, _ = compose(verdict.decision, template, text, values)
+        sent.append(now)  # a second reminder to this contact in the batch sees this one
+        return channel, address, message, "template" if verdict.decision == Decision.SEND_TEMPLATE else "text"
 
     def _target_facts(
-        self, session: Session, row: ScheduledReminder, target: Target, now: datetime
+        self, ctx: _BatchContext, row: ScheduledReminder, target: Target, now: datetime
     ) -> tuple[dict[str, str], tuple[bool, bool, bool]]:
         """Template values and (settled, under an agreement, agreement in the step's state)."""
         today = now.astimezone(ZoneInfo(self._settings.timezone)).date()
         if target == Target.INVOICE:
-            invoice = session.get(Invoice, row.invoice_id)
-            assert invoice is not None
+            assert row.invoice_id is not None
+            invoice = ctx.invoices[row.invoice_id]
             settled = invoice.status in (InvoiceStatus.PAID, InvoiceStatus.CANCELLED)
-            covered = (
-                invoice.status == InvoiceStatus.RENEGOTIATED
-                or session.scalar(
-                    select(AgreementInvoice.id).where(AgreementInvoice.active_invoice_id == invoice.id)
-                )
-                is not None
-            )
+            covered = invoice.status == InvoiceStatus.RENEGOTIATED or invoice.id in ctx.covered
             amount = updated_balance(invoice.principal, invoice.due_date, today,
                                      late_charge_rules(invoice.debtor.creditor)).total  # fmt: skip
             if invoice.txid is None:
@@ -559,8 +666,8 @@ class ReminderSender:
                 "due_date": format_date(invoice.due_date), "pix_code": self._pix(invoice.txid, amount),
             }  # fmt: skip
             return values, (settled, covered, False)
-        installment = session.get(AgreementInstallment, row.installment_id)
-        assert installment is not None
+        assert row.installment_id is not None
+        installment = ctx.installments[row.installment_id]
         status = installment.agreement.status
         wanted = AgreementStatus.BROKEN if row.step_id == RENEGOTIATION_STEP else AgreementStatus.ACTIVE
         values = {
@@ -575,24 +682,149 @@ class ReminderSender:
         return encode_static(StaticPix(key=s.creditor_pix_key, merchant_name=s.creditor_trade_name,
                                        merchant_city=s.creditor_city, amount=amount, txid=txid))  # fmt: skip
 
-    @staticmethod
-    def _sent_since(session: Session, contact_id: int, since: datetime) -> int:
-        return session.scalar(
-            select(func.count()).select_from(ScheduledReminder)
-            .where(ScheduledReminder.contact_id == contact_id, ScheduledReminder.status == SENT,
-                   ScheduledReminder.sent_at >= since)
-        ) or 0  # fmt: skip
+    # -- deliver: on the sending threads, no database --------------------------------------------
 
-    @staticmethod
-    def _set(session: Session, row: ScheduledReminder, status: str, reason: str | None) -> None:
-        row.status, row.reason = status, reason
-        session.commit()
+    def _deliver(self, p: _Prepared) -> _Delivery:
+        adapter = self._channels.get(p.channel)
+        if adapter is None:
+            return _Delivery(
+                0, FAILED, error_code="channel_off", error_message=f"canal {p.channel.value} desativado"
+            )
+        attempts = 0
+        while True:
+            attempts += 1
+            self._limiter.acquire(f"{p.channel.value}:{self._sender_id(p.channel)}")
+            try:
+                result = adapter.send(p.address, p.message)
+            except SendError as exc:
+                error = exc
+            except Exception as exc:  # an adapter bug must not lose the record
+                log.exception("reminder %s: channel %s failed", p.reminder_id, p.channel.value)
+                error = SendError(f"{type(exc).__name__}: {exc}", retryable=False)
+            else:
+                return _Delivery(attempts, result.status, provider_message_id=result.provider_message_id)
+            if not error.retryable or attempts >= self._retry.max_attempts:
+                log.warning("reminder %s not delivered on %s: %s", p.reminder_id, p.channel.value, error)
+                return _Delivery(
+                    attempts, FAILED, error_code=error.error_code, error_message=str(error)[:2000]
+                )
+            self._retry.sleep(self._retry.delay(attempts))
 
-    def _finish(self, reminder_id: int, status: str, reason: str) -> None:
+    def _sender_id(self, channel: Channel) -> str:
+        if channel == Channel.WHATSAPP:
+            return self._settings.twilio_whatsapp_from or ""
+        return "default"
+
+    # -- record: one transaction for the batch's outcomes --------------------------------------
+
+    def _record(
+        self, prepared: Sequence[_Prepared], deliveries: Sequence[_Delivery], now: datetime
+    ) -> dict[int, str]:
+        if not prepared:
+            return {}
+        sent_at = self._clock.now()
+        outcomes: dict[int, str] = {}
+        message_rows: list[dict[str, Any]] = []
+        reminder_rows: list[dict[str, Any]] = []
+        for p, d in zip(prepared, deliveries, strict=True):
+            failed = d.status == FAILED
+            message_rows.append({
+                "id": p.message_id, "status": d.status, "attempts": d.attempts,
+                "provider_message_id": d.provider_message_id, "error_code": d.error_code,
+                "error_message": d.error_message, "sent_at": None if failed else sent_at,
+            })  # fmt: skip
+            reminder_rows.append({
+                "id": p.reminder_id, "status": FAILED if failed else SENT,
+                "reason": (d.error_code or "send_failed")[:40] if failed else p.kind,
+                "sent_at": None if failed else now,
+            })  # fmt: skip
+            outcomes[p.reminder_id] = FAILED if failed else SENT
         with self._sessions() as session:
-            row = session.get(ScheduledReminder, reminder_id)
-            if row is not None and row.status == SENDING:
-                self._set(session, row, status, reason)
+            session.execute(update(Message), message_rows)
+            session.execute(update(ScheduledReminder), reminder_rows)
+            session.commit()
+            # Status callbacks that beat the provider id to the row (see bot/outbox.py).
+            provider_ids = [r["provider_message_id"] for r in message_rows if r["provider_message_id"]]
+            early = set(session.scalars(
+                select(EarlyStatus.provider_message_id).where(EarlyStatus.provider_message_id.in_(provider_ids))
+            )) if provider_ids else set()  # fmt: skip
+            for message in session.scalars(select(Message).where(Message.provider_message_id.in_(early))):
+                apply_early_statuses(session, message)
+        return outcomes
+
+
+@dataclass
+class _BatchContext:
+    """What a batch of reminders needs, loaded with a handful of queries."""
+
+    contacts: dict[int, Contact]
+    routes: dict[int, tuple[Channel, str]]
+    conversations: dict[tuple[Channel, str], Conversation]
+    invoices: dict[int, Invoice]
+    covered: set[int]
+    installments: dict[int, AgreementInstallment]
+    recent: dict[int, list[datetime]]
+
+    @classmethod
+    def load(
+        cls,
+        session: Session,
+        rows: Sequence[ScheduledReminder],
+        channels: Iterable[Channel],
+        now: datetime,
+    ) -> _BatchContext:
+        enabled = list(channels)
+        contact_ids = {r.contact_id for r in rows}
+        contacts = {c.id: c for c in session.scalars(
+            select(Contact).where(Contact.id.in_(contact_ids)).options(selectinload(Contact.debtor))
+        )}  # fmt: skip
+        routes = {cid: r for cid, c in contacts.items() if (r := route_for(c, enabled)) is not None}
+        addresses = {a for _, a in routes.values()}
+        conversations = {(c.channel, c.address): c for c in session.scalars(
+            select(Conversation).where(Conversation.address.in_(addresses))
+        )} if addresses else {}  # fmt: skip
+        invoice_ids = {r.invoice_id for r in rows if r.invoice_id is not None}
+        invoices = {i.id: i for i in session.scalars(
+            select(Invoice).where(Invoice.id.in_(invoice_ids))
+            .options(selectinload(Invoice.debtor).selectinload(Debtor.creditor))
+        )} if invoice_ids else {}  # fmt: skip
+        covered = {i for i in session.scalars(
+            select(AgreementInvoice.active_invoice_id).where(AgreementInvoice.active_invoice_id.in_(invoice_ids))
+        ) if i is not None} if invoice_ids else set()  # fmt: skip
+        installment_ids = {r.installment_id for r in rows if r.installment_id is not None}
+        installments = {i.id: i for i in session.scalars(
+            select(AgreementInstallment).where(AgreementInstallment.id.in_(installment_ids))
+            .options(selectinload(AgreementInstallment.agreement))
+        )} if installment_ids else {}  # fmt: skip
+        recent: dict[int, list[datetime]] = {}
+        for contact_id, sent_at in session.execute(
+            select(ScheduledReminder.contact_id, ScheduledReminder.sent_at)
+            .where(ScheduledReminder.contact_id.in_(contact_ids), ScheduledReminder.status == SENT,
+                   ScheduledReminder.sent_at >= now - timedelta(days=7))
+        ):  # fmt: skip
+            if sent_at is not None:
+                recent.setdefault(contact_id, []).append(sent_at)
+        return cls(contacts, routes, conversations, invoices, covered, installments, recent)
+
+    def conversations_for(
+        self, session: Session, routes: Sequence[tuple[Channel, str]]
+    ) -> dict[tuple[Channel, str], Conversation]:
+        """Opens the conversations the creditor writes first on (unverified: the debtor still
+        proves who they are before any disclosure), all at once; one by one on a race."""
+        missing = [
+            Conversation(channel=c, address=a)
+            for c, a in dict.fromkeys(routes)
+            if (c, a) not in self.conversations
+        ]
+        if missing:
+            try:
+                with session.begin_nested():
+                    session.add_all(missing)
+            except IntegrityError:  # another process opened one of them meanwhile
+                missing = [conversation_for(session, c, a) for c, a in dict.fromkeys(routes)
+                           if (c, a) not in self.conversations]  # fmt: skip
+            self.conversations.update({(c.channel, c.address): c for c in missing})
+        return self.conversations
 
 
 # --- the scheduler: what is due now ------------------------------------------------------------
@@ -640,7 +872,7 @@ class DunningScheduler:
                                             ScheduledReminder.claimed_at < now - STALE_CLAIM)
         ).all()  # fmt: skip
         for row in stale:
-            message = _message_of(session, row)
+            message = session.get(Message, row.message_id) if row.message_id else _message_of(session, row)
             if message is not None:
                 row.status, row.message_id, row.sent_at, row.reason = (
                     SENT,
