@@ -122,6 +122,38 @@ class KpiInputs:
     messages_sent: int
     installments: Sequence[tuple[date, date | None]]  # due date, local day paid
     handoff_responses: Sequence[tuple[datetime, datetime | None]]
+    # Dunning: one (step, delivery status of its message) per reminder sent in the period; the
+    # reason of each reminder skipped that was due in the period; the status of each agreement
+    # made in the period (the same agreements as ``agreements``).
+    reminders_sent: Sequence[tuple[str, str | None]] = ()
+    reminders_skipped: Sequence[str] = ()
+    agreement_statuses: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class DunningFigures:
+    sent: int = 0
+    by_step: dict[str, int] = field(default_factory=dict)  # most sent first
+    by_status: dict[str, int] = field(default_factory=dict)  # the messages' delivery status
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    broken: int = 0  # agreements of the period that broke (an installment left unpaid)
+    broken_pct: Decimal | None = None  # of the agreements of the period
+
+
+def _ranked(counter: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counter.items(), key=lambda x: (-x[1], x[0])))
+
+
+def dunning_figures(i: KpiInputs) -> DunningFigures:
+    broken = sum(1 for s in i.agreement_statuses if s == "broken")
+    return DunningFigures(
+        sent=len(i.reminders_sent),
+        by_step=_ranked(Counter(step for step, _ in i.reminders_sent)),
+        by_status=_ranked(Counter(status or "pending" for _, status in i.reminders_sent)),
+        skipped_by_reason=_ranked(Counter(i.reminders_skipped)),
+        broken=broken,
+        broken_pct=pct(broken, len(i.agreement_statuses)),
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +171,7 @@ class KpiReport:
     promises_due: int = 0
     promise_kept_pct: Decimal | None = None
     first_response: ResponseTimes = ResponseTimes(0, 0, None, None)
+    dunning: DunningFigures = DunningFigures()
 
 
 def compute(i: KpiInputs) -> KpiReport:
@@ -162,6 +195,7 @@ def compute(i: KpiInputs) -> KpiReport:
         promises_due=due,
         promise_kept_pct=pct(kept, due),
         first_response=first_response_times(i.handoff_responses),
+        dunning=dunning_figures(i),
     )
 
 
@@ -210,6 +244,17 @@ def report_to_dict(r: KpiReport) -> dict[str, object]:
             "average_minutes": _s(r.first_response.average_minutes),
             "median_minutes": _s(r.first_response.median_minutes),
         },
+        "dunning": {
+            "reminders_sent": r.dunning.sent,
+            "by_step": [{"step": k, "count": n} for k, n in r.dunning.by_step.items()],
+            "messages_by_status": [{"status": k, "count": n} for k, n in r.dunning.by_status.items()],
+            "skipped_by_reason": [{"reason": k, "count": n} for k, n in r.dunning.skipped_by_reason.items()],
+            "broken_agreements": {
+                "count": r.dunning.broken,
+                "of": len(i.agreement_statuses),
+                "rate_pct": _s(r.dunning.broken_pct),
+            },
+        },
     }
 
 
@@ -253,4 +298,15 @@ def report_rows(r: KpiReport) -> list[tuple[str, str, str]]:
     add("primeira_resposta_media_min", resp["average_minutes"])
     add("primeira_resposta_mediana_min", resp["median_minutes"])
     add("transferencias_sem_resposta", resp["unanswered"])
+    dun = d["dunning"]
+    assert isinstance(dun, dict)
+    add("lembretes_enviados", dun["reminders_sent"])
+    for x in dun["by_step"]:
+        add("lembretes_etapa", x["count"], x["step"])
+    for x in dun["messages_by_status"]:
+        add("lembretes_status", x["count"], x["status"])
+    for x in dun["skipped_by_reason"]:
+        add("lembretes_suspensos_motivo", x["count"], x["reason"])
+    add("acordos_rompidos", dun["broken_agreements"]["count"])
+    add("acordos_rompidos_pct", dun["broken_agreements"]["rate_pct"])
     return rows

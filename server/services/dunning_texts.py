@@ -64,3 +64,27 @@ DEFAULT_RULES = DunningRules(
     renegotiation_template="negocia_renegociacao",
     renegotiation_text=RENEGOTIATION,
 )
+
+# The admin dashboard's labels for reminder outcomes.
+MESSAGE_STATUS_LABELS = {
+    "pending": "aguardando envio",
+    "queued": "na fila do provedor",
+    "accepted": "aceita pelo provedor",
+    "sent": "enviada",
+    "delivered": "entregue",
+    "read": "lida",
+    "undelivered": "não entregue",
+    "failed": "falhou",
+}
+SKIP_REASON_LABELS = {
+    "opted_out": "pediu para não receber",
+    "legal_hold": "bloqueio jurídico",
+    "in_dispute": "em contestação",
+    "paid": "pago",
+    "agreement": "em acordo",
+    "agreement_inactive": "acordo encerrado",
+    "expired": "prazo de envio vencido",
+    "no_channel": "sem canal",
+    "step_removed": "etapa removida",
+    "unknown_template": "template não aprovado",
+}

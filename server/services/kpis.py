@@ -27,6 +27,7 @@ from server.db.models import (
     Invoice,
     InvoiceStatus,
     Message,
+    ScheduledReminder,
 )
 from server.domain.kpis import ZERO, KpiInputs, KpiReport, Period, compute, report_rows
 
@@ -78,7 +79,7 @@ def load_inputs(session: Session, period: Period, today: date, segment: str | No
     )
     agreements = session.execute(
         _by_segment(
-            select(Agreement.created_at, Agreement.agreed_total)
+            select(Agreement.created_at, Agreement.agreed_total, Agreement.status)
             .join(Debtor, Agreement.debtor_id == Debtor.id)
             .where(Agreement.created_at >= start, Agreement.created_at < end)
             .where(Agreement.status != AgreementStatus.CANCELLED),
@@ -169,6 +170,30 @@ def load_inputs(session: Session, period: Period, today: date, segment: str | No
         )
     ).all()
 
+    # Dunning: reminders sent in the period (with their message's delivery status), reminders
+    # due in the period and skipped (opt-out, paid, dispute…), both by the contact's debtor.
+    reminders_sent = session.execute(
+        _by_segment(
+            select(ScheduledReminder.step_id, Message.status)
+            .join(Contact, Contact.id == ScheduledReminder.contact_id)
+            .join(Debtor, Debtor.id == Contact.debtor_id)
+            .outerjoin(Message, Message.id == ScheduledReminder.message_id)
+            .where(ScheduledReminder.status == "sent")
+            .where(ScheduledReminder.sent_at >= start, ScheduledReminder.sent_at < end),
+            segment,
+        )
+    ).all()
+    reminders_skipped = session.scalars(
+        _by_segment(
+            select(ScheduledReminder.reason)
+            .join(Contact, Contact.id == ScheduledReminder.contact_id)
+            .join(Debtor, Debtor.id == Contact.debtor_id)
+            .where(ScheduledReminder.status == "skipped")
+            .where(ScheduledReminder.due_at >= start, ScheduledReminder.due_at < end),
+            segment,
+        )
+    ).all()
+
     def money(value: object) -> Decimal:
         return Decimal(str(value or 0)).quantize(ZERO)
 
@@ -187,6 +212,9 @@ def load_inputs(session: Session, period: Period, today: date, segment: str | No
         messages_sent=count_messages(Direction.OUTBOUND),
         installments=[(i.due_date, _local_day(i.paid_at) if i.paid_at else None) for i in installments],
         handoff_responses=responses,
+        reminders_sent=[(r.step_id, r.status) for r in reminders_sent],
+        reminders_skipped=[r or "" for r in reminders_skipped],
+        agreement_statuses=[str(getattr(a.status, "value", a.status)) for a in agreements],
     )
 
 

@@ -26,7 +26,7 @@ from server.db.models import AuditEntry, Debtor, Role, User
 from server.domain.admin_settings import WEEKDAY_LABELS, WEEKDAYS, InvalidSettings, field_errors_of
 from server.domain.collector_authority import Authority
 from server.domain.policy import InvalidPolicy
-from server.services import audit
+from server.services import audit, dunning_texts
 from server.services.collector_authority import FIELDS as AUTHORITY_FIELDS
 from server.services.collector_authority import authority_for, set_authority
 from server.services.console_texts import REASON_LABELS
@@ -109,8 +109,15 @@ def dashboard(
             [report.inputs.messages_sent, report.inputs.messages_received],
         ),
     ]
+    if report.dunning.by_step:
+        steps = list(report.dunning.by_step.items())
+        charts.append(
+            bar_chart("Lembretes enviados, por etapa", [k for k, _ in steps], [n for _, n in steps])
+        )
     return _render(request, "admin/dashboard.html", admin, r=report, charts=charts, segments=segments(session),
-                   segment=segment or "", start=period.start.isoformat(), end=period.end.isoformat())  # fmt: skip
+                   segment=segment or "", start=period.start.isoformat(), end=period.end.isoformat(),
+                   message_statuses=dunning_texts.MESSAGE_STATUS_LABELS,
+                   skip_reasons=dunning_texts.SKIP_REASON_LABELS)  # fmt: skip
 
 
 @router.get("/kpis.csv")
