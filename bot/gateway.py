@@ -53,6 +53,7 @@ from server.db.models import (
     Message,
     Processing,
 )
+from server.db.session import write_priority
 from server.domain.conversation_state import check_transition
 from server.services.handoffs import request_handoff
 from server.services.identity import candidate_contacts
@@ -164,7 +165,8 @@ class Gateway:
 
     def accept(self, inbound: Inbound) -> Accepted:
         key = f"intake:{inbound.channel.value}:{inbound.address}"
-        with self._locks.hold(key), self._sessions() as session:
+        # The webhook waits for this short insert: on SQLite it goes before the turns' writes.
+        with self._locks.hold(key), write_priority(), self._sessions() as session:
             if inbound.provider_message_id and session.scalar(
                 select(Message.id).where(Message.provider_message_id == inbound.provider_message_id)
             ):

@@ -2,10 +2,85 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_priority: ContextVar[bool] = ContextVar("sqlite_write_priority", default=False)
+
+
+@contextmanager
+def write_priority() -> Iterator[None]:
+    """Writes of this block go before queued background writes (the webhook's short intake
+    insert before the turn threads' writes), on SQLite; no effect on PostgreSQL."""
+    token = _priority.set(True)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
+
+
+class WriteGate:
+    """SQLite has one writer at a time, and its busy handler makes a waiting writer sleep and poll
+    (up to 100 ms a try), so under load a short insert waits behind whoever polls luckier. The
+    gate queues writers in the process instead: a writer takes it at its first write statement and
+    gives it back at commit or rollback; a waiter is woken at once, priority writers first. Past
+    ``timeout_s`` a waiter goes on and SQLite's own busy timeout applies, as without the gate."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._priority_waiting = 0
+        self._timeout_s = timeout_s
+
+    def acquire(self, priority: bool) -> bool:
+        with self._cond:
+            if priority:
+                self._priority_waiting += 1
+            try:
+                ok = self._cond.wait_for(
+                    lambda: not self._held and (priority or not self._priority_waiting), self._timeout_s
+                )
+            finally:
+                if priority:
+                    self._priority_waiting -= 1
+            if ok:
+                self._held = True
+            return ok
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
+def _install_write_gate(engine: Engine, gate: WriteGate) -> None:
+    def take(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if not conn.info.get("write_gate") and _WRITE.match(statement):
+            conn.info["write_gate"] = gate.acquire(_priority.get())
+
+    def give_back(conn: Any, *_args: Any) -> None:
+        if conn.info.pop("write_gate", False):
+            gate.release()
+
+    def returned(_dbapi_conn: Any, record: Any, *_args: Any) -> None:
+        # Back to the pool (or dropped) mid-transaction: the pool rolls back without the events above.
+        if record.info.pop("write_gate", False):
+            gate.release()
+
+    event.listen(engine, "before_cursor_execute", take)
+    event.listen(engine, "commit", give_back)
+    event.listen(engine, "rollback", give_back)
+    for name in ("reset", "close", "invalidate"):
+        event.listen(engine.pool, name, returned)
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
@@ -26,6 +101,8 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
             cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
+        if not in_memory:
+            _install_write_gate(engine, WriteGate())
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
