@@ -508,10 +508,17 @@ class ReminderSender:
                 batch: tuple[list[_Prepared], dict[int, str], datetime] | None = None
                 if max_batches is None or batches < max_batches:
                     now = self._clock.now()
-                    claimed = self._claim(now, self._batch_size)
-                    if claimed:
-                        batches += 1
-                        batch = (*self._prepare(claimed, now), now)
+                    try:
+                        claimed = self._claim(now, self._batch_size)
+                        if claimed:
+                            batches += 1
+                            batch = (*self._prepare(claimed, now), now)
+                    except Exception:
+                        # The batch on the wire still gets its outcomes recorded; the failed
+                        # claim (if any) stays in 'sending' until recovery reschedules it.
+                        if inflight is not None:
+                            self._record(inflight[0], [f.result() for f in inflight[1]], inflight[2])
+                        raise
                 queued = None
                 if batch is not None:  # queued behind the previous batch: the threads never idle
                     prepared, outcomes, at = batch
