@@ -71,16 +71,26 @@ def _install_write_gate(engine: Engine, gate: WriteGate) -> None:
         if conn.info.pop("write_gate", False):
             gate.release()
 
-    def returned(_dbapi_conn: Any, record: Any, *_args: Any) -> None:
+    def returned(record: Any) -> None:
         # Back to the pool (or dropped) mid-transaction: the pool rolls back without the events above.
         if record.info.pop("write_gate", False):
             gate.release()
 
+    def on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        returned(connection_record)
+
+    def on_close(dbapi_connection: Any, connection_record: Any) -> None:
+        returned(connection_record)
+
+    def on_invalidate(dbapi_connection: Any, connection_record: Any, exception: Any) -> None:
+        returned(connection_record)
+
     event.listen(engine, "before_cursor_execute", take)
     event.listen(engine, "commit", give_back)
     event.listen(engine, "rollback", give_back)
-    for name in ("reset", "close", "invalidate"):
-        event.listen(engine.pool, name, returned)
+    event.listen(engine.pool, "reset", on_reset)
+    event.listen(engine.pool, "close", on_close)
+    event.listen(engine.pool, "invalidate", on_invalidate)
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
