@@ -55,6 +55,8 @@ from server.db.models import (
 )
 from server.db.session import write_priority
 from server.domain.conversation_state import check_transition
+from server.domain.working_hours import WorkingHours, describe_hours, describe_opening
+from server.services.app_settings import working_hours
 from server.services.handoffs import request_handoff
 from server.services.identity import candidate_contacts
 
@@ -97,6 +99,15 @@ class TurnResult:
     conversation_id: str
     replies: list[BotReply]
     duplicate: bool = False
+
+
+def waiting_text(hours: WorkingHours, now: datetime) -> str:
+    """What a debtor who writes while a person is awaited is told: when, outside working hours."""
+    if hours.is_open(now):
+        return texts.WAITING_FOR_HUMAN
+    return texts.WAITING_FOR_HUMAN_LATER.format(
+        hours=describe_hours(hours), when=describe_opening(hours.next_opening(now))
+    )
 
 
 def inbound_payload(inbound: Inbound) -> dict[str, Any] | None:
@@ -283,11 +294,12 @@ class Gateway:
             if conversation.state == ConversationState.WAITING_HUMAN:
                 # Rasa is not called while a person is awaited; the debtor is told so, once.
                 last = repo.last_outbound(session, conversation)
+                waiting = waiting_text(working_hours(session), self._clock.now())
                 session.commit()
-                if last is None or last.text != texts.WAITING_FOR_HUMAN:
+                if last is None or not last.text.startswith(texts.WAITING_FOR_HUMAN):
                     self._outbox.deliver(
                         public_id,
-                        [BotReply(texts.WAITING_FOR_HUMAN)],
+                        [BotReply(waiting)],
                         author=Author.SYSTEM,
                         reply_to_id=message_id,
                     )

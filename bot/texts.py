@@ -14,6 +14,10 @@ ENGINE_HANDOFF_NOTE = (
 WAITING_FOR_HUMAN = (
     "Sua mensagem foi registrada. Um atendente vai continuar esta conversa por aqui assim que possível."
 )
+# Outside the collectors' hours the debtor is told when a person will answer.
+WAITING_FOR_HUMAN_LATER = (
+    WAITING_FOR_HUMAN + " Nosso atendimento funciona {hours}; você terá resposta a partir de {when}."
+)
 
 # Telegram gives no phone number: the chat is linked to a contact once the user shares their own.
 TELEGRAM_ASK_PHONE = (
