@@ -57,8 +57,10 @@ class StepConditions:
             return False
         if self.max_amount is not None and amount > self.max_amount:
             return False
+        if not self.segments:  # the common case, checked once per debt and step when planning
+            return True
         wanted = {s.strip().lower() for s in self.segments}
-        return not wanted or (segment or "").strip().lower() in wanted
+        return (segment or "").strip().lower() in wanted
 
 
 @dataclass(frozen=True)

@@ -171,17 +171,18 @@ def conversation_for(session: Session, channel: Channel, address: str) -> Conver
 
 def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> int:
     """Bulk INSERT … ON CONFLICT (idempotency_key) DO NOTHING (PostgreSQL) / INSERT OR IGNORE
-    (SQLite): one statement compiled once and executed over all the rows (SQLAlchemy's
-    insertmanyvalues batches them). Returns how many rows were new."""
+    (SQLite): one statement compiled once and executed over all the rows with the driver's
+    executemany (psycopg pipelines one prepared statement; a multi-VALUES statement of thousands
+    of parameters costs more to build and parse than to run). Returns how many rows were new."""
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(ScheduledReminder.__table__)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(ScheduledReminder.__table__.c.id)
+    stmt = dialect.insert(ScheduledReminder.__table__).on_conflict_do_nothing(
+        index_elements=["idempotency_key"]
     )
-    return len(session.execute(stmt, rows).all())
+    result = session.execute(stmt, rows)
+    assert isinstance(result, CursorResult)
+    return max(result.rowcount, 0)
 
 
 def plan(
