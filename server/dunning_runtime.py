@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from server.services.dunning import DueReminder, DunningScheduler, ReminderSende
 log = logging.getLogger(__name__)
 
 SEND_JOB = "send_reminder"
+SEND_DUE_JOB = "send_due_reminders"
 
 
 def job_id(reminder: DueReminder, prefix: str = "") -> str:
@@ -91,10 +93,25 @@ async def _send_reminder(ctx: dict[str, Any], reminder_id: int) -> str:
     return await asyncio.to_thread(dunning.sender.send, reminder_id)
 
 
-async def _tick(ctx: dict[str, Any]) -> int:
+async def _send_due(ctx: dict[str, Any]) -> dict[str, int]:
     dunning: Dunning = ctx["dunning"]
-    due = await asyncio.to_thread(dunning.scheduler.tick)
-    return await enqueue_due(ctx["redis"], due, ctx["queue_name"], ctx.get("job_prefix", ""))
+    return await asyncio.to_thread(dunning.sender.send_due)
+
+
+async def _tick(ctx: dict[str, Any]) -> bool:
+    """Plans, then enqueues one batch job for everything due (claimed in batches and sent
+    concurrently under the shared rate limit; one job id per minute, so a repeated tick adds
+    none). Single reminders can still be enqueued by id (``enqueue_due``)."""
+    dunning: Dunning = ctx["dunning"]
+    due = await asyncio.to_thread(dunning.scheduler.tick, 1)
+    if not due:
+        return False
+    minute = int(time.time()) // 60
+    redis: ArqRedis = ctx["redis"]
+    job = await redis.enqueue_job(
+        SEND_DUE_JOB, _job_id=f"{ctx.get('job_prefix', '')}send_due:{minute}", _queue_name=ctx["queue_name"]
+    )
+    return job is not None
 
 
 def build_worker(
@@ -110,7 +127,10 @@ def build_worker(
 ) -> Worker:
     """An arq worker that sends reminders and (``with_cron``) ticks the scheduler every minute."""
     return Worker(
-        functions=[func(_send_reminder, name=SEND_JOB, max_tries=3)],
+        functions=[
+            func(_send_reminder, name=SEND_JOB, max_tries=3),
+            func(_send_due, name=SEND_DUE_JOB, max_tries=3, timeout=3600),
+        ],
         cron_jobs=[cron(_tick, name="dunning_tick", second=0, unique=True)] if with_cron else None,
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=queue_name,

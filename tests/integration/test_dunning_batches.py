@@ -1,13 +1,17 @@
 """Batched sending of reminders (on SQLite and PostgreSQL, through the fake Twilio): two senders
 claiming batches at the same time never send one reminder twice; the send gate follows the
-contact hours an admin sets on /admin."""
+contact hours an admin sets on /admin; arq batch jobs on the real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import redis
+from arq.connections import RedisSettings, create_pool
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,12 +19,13 @@ from sqlalchemy.orm import Session
 from server.clock import FixedClock
 from server.container import Container
 from server.db.models import Author, Message, Role, ScheduledReminder
+from server.dunning_runtime import SEND_DUE_JOB, build_worker
 from server.services.creditor import get_or_create_creditor
 from server.services.dunning import ReminderSender
 from server.services.rate_limit import LocalRateLimiter
 from server.services.users import create_user
 from tests.fakes_twilio import FakeTwilio
-from tests.integration.test_dunning_schedule import add_debtor
+from tests.integration.test_dunning_schedule import REDIS_URL, add_debtor
 
 PASSWORD = "senha-muito-secreta"
 SP = ZoneInfo("America/Sao_Paulo")
@@ -142,3 +147,46 @@ def test_sunday_stays_closed_even_when_an_admin_opens_it(
     clock.at = datetime(2026, 12, 6, 10, tzinfo=SP)
     assert whatsapp.dunning.run_once() == {"deferred": 1}
     assert fake_twilio.sent == []
+
+
+def test_arq_batch_jobs_send_each_due_reminder_once(
+    whatsapp: Container, fake_twilio: FakeTwilio, session: Session
+) -> None:
+    clock = whatsapp.clock
+    assert isinstance(clock, FixedClock)
+    creditor = get_or_create_creditor(session, whatsapp.settings).id
+    for n in range(12):
+        add_debtor(session, creditor, 500 + n, f"+551198761{n:04d}", date(2026, 12, 4))  # D−3 on Tue 1st
+    session.commit()
+    clock.at = datetime(2026, 12, 1, 13, tzinfo=UTC)
+    run = uuid.uuid4().hex[:8]
+    queue = f"negocia:test:{run}"
+
+    async def scenario() -> None:
+        pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
+        try:
+            first = whatsapp.dunning
+            first.scheduler.tick()
+            # Two batch jobs (two workers' ticks, a retry): the claims keep them apart.
+            await pool.enqueue_job(SEND_DUE_JOB, _job_id=f"{run}:a", _queue_name=queue)
+            await pool.enqueue_job(SEND_DUE_JOB, _job_id=f"{run}:b", _queue_name=queue)
+            await build_worker(first, REDIS_URL, queue, burst=True, with_cron=False, poll_delay_s=0.05).main()
+        finally:
+            await pool.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in [*client.scan_iter(f"*{run}*"), queue]:
+            client.delete(key)
+        client.close()
+    recipients = [call["to"] for call in fake_twilio.sent]
+    assert len(recipients) == len(set(recipients)) == 12
+    session.expire_all()
+    assert (
+        session.scalar(
+            select(func.count()).select_from(ScheduledReminder).where(ScheduledReminder.status == "sent")
+        )
+        == 12
+    )
