@@ -1,0 +1,167 @@
+"""Scale-out (issue 9, item 4): two server workers and two Rasa + action-server pairs share one
+PostgreSQL database (the server's tables and Rasa's SQL tracker store) and one Redis (the gateway's
+per-conversation lock, Rasa's RedisLockStore). One conversation's messages go alternately to
+server A (-> Rasa A) and server B (-> Rasa B), two of them at the same moment, and the conversation
+stays consistent: every message answered once, in order, one agreement with its PIX code."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from server.domain.pix import parse_brcode
+from tests.e2e.supervisor import Node, load_portfolio, make_node, scratch_database
+
+pytestmark = pytest.mark.e2e
+
+CAIO = "+5531970000001"  # Caixa Forte Comércio Ltda, CNPJ root 10101010, R$ 2.575,00 updated
+REDIS_URL = "redis://127.0.0.1:6379/12"  # a database of its own, flushed after
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+    store = redis.Redis.from_url(REDIS_URL)
+    store.flushdb()
+    with scratch_database() as url:
+        a = make_node("a", tmp_path, url, REDIS_URL, {})
+        b = make_node("b", tmp_path, url, REDIS_URL, {})
+        load_portfolio(a.env, tmp_path)
+        try:
+            for node in (a, b):
+                node.start("actions")
+            # One Rasa at a time: the first creates the tracker store's tables, and two models
+            # loading at once on two cores only take longer.
+            for node in (a, b):
+                node.start("rasa")
+                node.wait_up("rasa")
+            for node in (a, b):
+                node.start("server")
+            for node in (a, b):
+                node.wait_up("actions")
+                node.wait_up("server")
+            yield a, b
+        finally:
+            for node in (a, b):
+                node.stop_all()
+            store.flushdb()
+            store.close()
+
+
+def post(node: Node, text: str) -> list[dict]:
+    r = httpx.post(
+        f"{node.base_url}/channels/sandbox/messages", json={"sender": CAIO, "text": text}, timeout=180
+    )
+    assert r.status_code == 200, r.text
+    return list(r.json()["messages"])
+
+
+def say(node: Node, text: str) -> str:
+    return "\n".join(m["text"] for m in post(node, text))
+
+
+def history(node: Node) -> list[dict]:
+    r = httpx.get(f"{node.base_url}/channels/sandbox/messages", params={"recipient": CAIO}, timeout=30)
+    assert r.status_code == 200, r.text
+    return list(r.json()["messages"])
+
+
+def rows(node: Node, sql: str) -> list[tuple]:
+    dsn = node.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def ok_turns(node: Node) -> float:
+    text = httpx.get(f"{node.base_url}/metrics", timeout=30).text
+    match = re.search(r'^negocia_turns_total\{outcome="ok"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_one_conversation_across_two_servers_and_two_rasa_instances(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    assert "CNPJ" in say(a, "oi")
+    offers = say(b, "10.101.010")  # verified on B: B's Rasa sees what A's Rasa saved
+    assert "PIX à vista: R$ 2.510,63 (2,50% de desconto sobre R$ 2.575,00)" in offers, offers
+    assert "R$ 2.575,00" in say(a, "quanto eu devo mesmo?")
+    assert say(b, "valeu")
+
+    # Two messages at the same moment, one to each server: each turn runs once, in arrival order.
+    answers: dict[str, list[dict]] = {}
+    start = threading.Barrier(2)
+
+    def send(node: Node, text: str) -> None:
+        start.wait()
+        answers[text] = post(node, text)
+
+    both = [
+        threading.Thread(target=send, args=(a, "manda a segunda via do boleto")),
+        threading.Thread(target=send, args=(b, "vc é um robô?")),
+    ]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join(timeout=400)
+    assert sorted(answers) == ["manda a segunda via do boleto", "vc é um robô?"]
+    assert all(answers.values()), answers
+
+    confirm = say(a, "quero pagar à vista no pix")
+    assert "pagamento único via PIX de R$ 2.510,63" in confirm, confirm
+    agreed = post(b, "sim")
+    assert "Acordo fechado!" in "\n".join(m["text"] for m in agreed)
+    code = next(m["text"] for m in agreed if m["text"].startswith("000201"))
+    assert str(parse_brcode(code).amount) == "2510.63"
+    assert say(a, "tchau")
+
+    # Both servers ran turns (each with its own Rasa): the conversation really was spread.
+    assert ok_turns(a) >= 4 and ok_turns(b) >= 4
+    check_consistent(a, b, answers, code)
+
+
+def check_consistent(a: Node, b: Node, answers: dict[str, list[dict]], code: str) -> None:
+    inbound = rows(a, "SELECT id, text, processing FROM messages WHERE direction = 'inbound' ORDER BY id")
+    assert len(inbound) == 9
+    assert all(processing == "processed" for _, _, processing in inbound), inbound
+    concurrent = {text: id_ for id_, text, _ in inbound if text in answers}
+    assert len(concurrent) == 2
+
+    # Every message answered by the bot, exactly once (no reply repeated), and nothing else sent.
+    outbound = rows(
+        a,
+        "SELECT id, reply_to_id, author, text, CAST(payload AS TEXT) FROM messages "
+        "WHERE direction = 'outbound' ORDER BY id",
+    )
+    assert {author for _, _, author, _, _ in outbound} == {"bot"}
+    assert {reply_to for _, reply_to, _, _, _ in outbound} == {id_ for id_, _, _ in inbound}
+    keys = [(reply_to, text, payload) for _, reply_to, _, text, payload in outbound]
+    assert len(keys) == len(set(keys))
+    # Replies in order: a turn's replies all come before the next message's.
+    reply_order = [reply_to for _, reply_to, _, _, _ in outbound]
+    assert reply_order == sorted(reply_order)
+    # Each of the simultaneous messages got its own turn's replies.
+    for text, messages in answers.items():
+        saved = [t for _, reply_to, _, t, _ in outbound if reply_to == concurrent[text]]
+        assert [m["text"] for m in messages] == saved
+
+    # Rasa (either instance, one shared tracker store) ran one turn per message, in arrival order.
+    public_id = rows(a, "SELECT public_id FROM conversations")[0][0]
+    user_events = rows(
+        a,
+        f"SELECT data FROM events WHERE sender_id = '{public_id}' AND type_name = 'user' ORDER BY id",
+    )
+    seen = [json.loads(data).get("metadata", {}).get("negocia_message_id") for (data,) in user_events]
+    assert seen == [id_ for id_, _, _ in inbound]
+
+    # One agreement, with the PIX code the debtor received.
+    assert rows(a, "SELECT count(*) FROM agreements") == [(1,)]
+    assert sum("Acordo fechado!" in m["text"] for m in history(a)) == 1
+    assert rows(a, "SELECT pix_code FROM agreement_installments") == [(code,)]
+    # Both servers show the same transcript.
+    assert history(a) == history(b)
