@@ -32,7 +32,11 @@ PIX_SECRET = "dev-pix-webhook-secret-change-me"
 TG_SECRET = "fuzz-secret-token"
 TEXT = st.text(max_size=40)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False) | TEXT,
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,  # JSON has neither
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
     max_leaves=12,
 )
