@@ -99,9 +99,12 @@ def test_each_process_killed_mid_negotiation(node: Node) -> None:
     node.wait_up("server")
     wait_for(node, "Acordo fechado!")
 
-    assert rows(
-        node, "SELECT count(*) FROM messages WHERE direction = 'inbound' AND processing <> 'processed'"
-    ) == [(0,)]
+    # The replies are delivered just before their message is marked processed: wait for the mark.
+    unprocessed = "SELECT count(*) FROM messages WHERE direction = 'inbound' AND processing <> 'processed'"
+    deadline = time.monotonic() + WAIT_S
+    while rows(node, unprocessed) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert rows(node, unprocessed) == [(0,)]
     duplicates = rows(
         node,
         # (the agreement's QR image and term PDF are two replies without text: payload tells them apart)
