@@ -138,8 +138,8 @@ class Container:
         return Dunning(
             DunningScheduler(self.session_factory, self.clock, self.channels),
             ReminderSender(
-                self.session_factory, self.outbox, self.channels, self.clock, self.settings,
-                self.catalogue, self.rate_limiter,
+                self.session_factory, self.outbox, instrument_channels(self.channels), self.clock,
+                self.settings, self.catalogue, self.rate_limiter, retry=self.retry,
             ),
         )  # fmt: skip
 
