@@ -55,7 +55,7 @@ def portfolio(n: int, path: Path) -> list[tuple[str, str]]:
         "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao"
     ]
     debtors = []
-    for i in range(n + 1):
+    for i in range(n + 2):  # n debtors, one for the long conversation, one to warm up
         first12 = f"{71000000 + i:08d}0001"
         phone = f"+55319{80000000 + i:08d}"
         rows.append(
@@ -187,6 +187,12 @@ def main() -> None:
                 node.wait_up(which)
             base = node.base_url
             client = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=args.debtors + 4))
+            # Warm-up, as on the bare side: Rasa's first predictions build TensorFlow graphs.
+            phone, root = debtors[args.debtors + 1]
+            for t in range(args.turns):
+                negocia_turn(
+                    base, twilio, client, phone, NEGOTIATION[t % len(NEGOTIATION)].format(root=root), 60
+                )
             stats = Stats()
 
             def debtor(i: int) -> None:
