@@ -132,12 +132,19 @@ def bare_rasa(n: int, turns: int) -> tuple[float, Stats]:
                             cwd=INIT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
+        # Rasa's root answers once the model is loaded (/status needs --enable-api, off here).
+        deadline = time.monotonic() + 600
         while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"bare rasa exited with {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("bare rasa not up in 10 minutes")
             try:
-                if httpx.get(url + "/status", timeout=2).status_code == 200:
+                if httpx.get(url + "/", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(1)
+                pass
+            time.sleep(1)
         stats = Stats()
         client = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=n + 4))
         bare_turn(client, url + "/webhooks/rest/webhook", "warmup", "hello")
