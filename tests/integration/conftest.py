@@ -19,6 +19,7 @@ from server.db.models import Channel, Contact, Debtor, Invoice
 from server.domain.phone import match_key
 from server.main import create_app
 from server.services.creditor import get_or_create_creditor
+from server.services.request_limits import LocalRequestLimiter
 from server.settings import Settings
 from tests.fakes import EchoDialogue
 from tests.fakes_twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
@@ -53,6 +54,9 @@ def container(
         dialogue=dialogue,
         locks=LocalLocks(),
         clock=FixedClock(NOW),
+        # Limits count on the test's fixed time: a real minute boundary mid-test would reset
+        # the fixed window and let a request through that the test expects refused.
+        request_limiter=LocalRequestLimiter(clock=NOW.timestamp),
     )
 
 
