@@ -73,3 +73,25 @@ def test_gate_fails_below_the_threshold(
     cache = tmp_path / "cache"
     _write_run(cache / nlu_report.fingerprint(ROOT), greet_f1)
     assert nlu_report.main(["--min-macro-f1", "0.88"], cache_root=cache) == status
+
+
+def _project(tmp_path: Path, policies: str, epochs: int) -> Path:
+    root = tmp_path / "project"
+    (root / "data" / "nlu").mkdir(parents=True, exist_ok=True)
+    (root / "config.yml").write_text(
+        f"language: pt\npipeline:\n  - name: DIETClassifier\n    epochs: {epochs}\npolicies:\n{policies}"
+    )
+    (root / "data" / "nlu" / "greet.yml").write_text("nlu: []\n")
+    return root
+
+
+def test_fingerprint_follows_the_pipeline_and_data_not_the_policies(
+    nlu_report: ModuleType, tmp_path: Path
+) -> None:
+    base = nlu_report.fingerprint(_project(tmp_path, "  - name: RulePolicy\n", 60))
+    other_policies = nlu_report.fingerprint(_project(tmp_path, "  - name: MemoizationPolicy\n", 60))
+    assert other_policies == base
+    assert nlu_report.fingerprint(_project(tmp_path, "  - name: RulePolicy\n", 61)) != base
+    root = _project(tmp_path, "  - name: RulePolicy\n", 60)
+    (root / "data" / "nlu" / "greet.yml").write_text("nlu:\n- intent: greet\n  examples: |\n    - oi\n")
+    assert nlu_report.fingerprint(root) != base
