@@ -219,40 +219,55 @@ class Gateway:
         """Run every pending turn of the conversation, oldest first; returns how many ran."""
         done = 0
         while True:
+            # One lock hold per message, not per drain: a Redis lock expires (no renewal).
             with self._locks.hold(f"turn:{conversation_public_id}"):
-                message_id = self._next_pending(conversation_public_id)
-                if message_id is None:
+                # Looked up under the lock: another worker may have run the one _finish saw.
+                pending = self._next_pending(conversation_public_id)
+                if pending is None:
                     return done
+                message_id, has_media = pending
                 try:
-                    self._run_turn(conversation_public_id, message_id)
+                    self._run_turn(conversation_public_id, message_id, has_media)
                 except TurnDeferred:
                     return done  # stays pending, later messages wait behind it: order holds
                 except Exception:
                     # Marked processed anyway: one broken message must not block the sender's queue.
                     log.exception("turn of message %s failed", message_id)
-                if not self._mark_processed(message_id):
+                try:
+                    more = self._finish(conversation_public_id, message_id)
+                except Exception:
+                    log.exception("could not mark message %s processed", message_id)
                     return done  # the database is gone: stop rather than spin
                 done += 1
+                if not more:
+                    return done  # a message accepted from now on schedules its own drain
 
-    def _next_pending(self, public_id: str) -> int | None:
+    @staticmethod
+    def _pending_query(public_id: str):  # type: ignore[no-untyped-def]
+        oldest = (
+            select(func.min(Message.id))
+            .join(Conversation)
+            .where(Conversation.public_id == public_id, Message.processing == Processing.PENDING)
+            .scalar_subquery()
+        )
+        return select(Message.id, Message.media).where(Message.id == oldest)
+
+    def _next_pending(self, public_id: str) -> tuple[int, bool] | None:
+        """The oldest pending message of the conversation, and whether it announced media."""
         with self._sessions() as session:
-            return session.scalar(
-                select(func.min(Message.id))
-                .join(Conversation)
-                .where(Conversation.public_id == public_id, Message.processing == Processing.PENDING)
-            )
+            row = session.execute(self._pending_query(public_id)).first()
+            return (row[0], bool(row[1])) if row else None
 
-    def _mark_processed(self, message_id: int) -> bool:
-        try:
-            with self._sessions() as session:
-                message = session.get(Message, message_id)
-                if message is not None:
-                    message.processing = Processing.PROCESSED
-                    session.commit()
-            return True
-        except Exception:
-            log.exception("could not mark message %s processed", message_id)
-            return False
+    def _finish(self, public_id: str, message_id: int) -> bool:
+        """Marks the message processed; True when another one of the conversation is pending."""
+        with self._sessions() as session:
+            message = session.get(Message, message_id)
+            if message is not None:
+                message.processing = Processing.PROCESSED
+                session.flush()
+            more = session.execute(self._pending_query(public_id)).first() is not None
+            session.commit()
+            return more
 
     def _download_media(self, public_id: str, message_id: int) -> list[dict[str, Any]]:
         """Downloads the message's announced attachments (no database session held meanwhile)
@@ -273,11 +288,11 @@ class Gateway:
             session.commit()
         return entries
 
-    def _run_turn(self, public_id: str, message_id: int) -> None:
+    def _run_turn(self, public_id: str, message_id: int, has_media: bool = True) -> None:
         first: list[BotReply] = []  # the gateway's own answers (media, waiting), author SYSTEM
         dialogue_text: str | None = None
         # Attachments are fetched first, whoever holds the conversation: a collector sees them too.
-        media = self._download_media(public_id, message_id)
+        media = self._download_media(public_id, message_id) if has_media else []
         with self._sessions() as session:
             conversation = repo.conversation_by_public_id(session, public_id)
             message = session.get(Message, message_id)
