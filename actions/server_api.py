@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+# One keep-alive connection pool per event loop (the action server runs one): a session per
+# call cost a TCP connect and teardown on both sides of every call. Idle connections are
+# dropped after 3 s, before uvicorn's 5 s keep-alive closes them from its side, so a request
+# never races a closing connection.
+KEEPALIVE_S = 3.0
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    session = _SESSIONS.get(loop)
+    if session is None or session.closed:
+        session = _SESSIONS[loop] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S)
+        )
+    return session
 
 
 class ServerApiError(RuntimeError):
@@ -39,10 +60,9 @@ class ServerApi:
         headers = {"Authorization": f"Bearer {self.token}"}
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.request(method, self.base_url + path, json=json, headers=headers) as resp,
-            ):
+            async with _session().request(
+                method, self.base_url + path, json=json, headers=headers, timeout=timeout
+            ) as resp:
                 body = await resp.json(content_type=None)
                 if resp.status >= 500 or resp.status == 401 or (resp.status == 404 and not allow_404):
                     raise ServerApiError(f"{method} {path}: HTTP {resp.status}")
