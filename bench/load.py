@@ -86,21 +86,22 @@ class Stats:
 def negocia_turn(
     base: str, twilio: FakeTwilio, client: httpx.Client, phone: str, text: str, timeout: float
 ) -> float | None:
-    before = len(twilio.bodies_to(phone))
+    before = len(twilio.sent_to(phone))
     body, headers = signed_post(inbound_form(phone, text, "SM" + uuid.uuid4().hex), base_url=base)
     t0 = time.monotonic()
     r = client.post(base + "/channels/whatsapp", content=body, headers=headers)
     if r.status_code != 200:
         raise RuntimeError(f"webhook {r.status_code}")
-    deadline = t0 + timeout
-    while time.monotonic() < deadline:
-        sent = [m for m in list(twilio.sent) if m["to"] == f"whatsapp:{phone}"]
-        if len(sent) > before:
-            latency = float(sent[before]["received_at"]) - t0  # type: ignore[arg-type]
-            time.sleep(0.05)  # the rest of this turn's replies
-            return latency
-        time.sleep(0.01)
-    return None
+    sent = twilio.wait_for_sent_to(phone, before + 1, timeout)
+    if len(sent) <= before:
+        return None
+    latency = float(sent[before]["received_at"]) - t0  # type: ignore[arg-type]
+    # The rest of this turn's replies follow within milliseconds: wait for a quiet 50 ms so the
+    # next turn's first reply is not confused with this one's last.
+    count = len(sent)
+    while len(sent := twilio.wait_for_sent_to(phone, count + 1, 0.05)) > count:
+        count = len(sent)
+    return latency
 
 
 def bare_turn(client: httpx.Client, url: str, sender: str, text: str) -> float:
@@ -108,6 +109,41 @@ def bare_turn(client: httpx.Client, url: str, sender: str, text: str) -> float:
     r = client.post(url, json={"sender": sender, "message": text})
     r.raise_for_status()
     return time.monotonic() - t0
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of one process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat, after pid and (comm)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def machine_cpu_s() -> float:
+    """CPU seconds every core spent busy since boot (all processes, PostgreSQL and Redis too)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+
+def route_counts(base: str) -> dict[str, tuple[float, float]]:
+    """Per route template: (requests, seconds spent), from the server's /metrics."""
+    counts: dict[str, list[float]] = {}
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        for name, slot in (
+            ("negocia_http_requests_total{", 0),
+            ("negocia_http_request_duration_seconds_sum{", 1),
+        ):
+            if line.startswith(name):
+                labels, value = line[len(name) :].rsplit("} ", 1)
+                route = labels.split('route="', 1)[1].split('"', 1)[0]
+                counts.setdefault(route, [0.0, 0.0])[slot] += float(value)
+    return {route: (n, seconds) for route, (n, seconds) in counts.items()}
 
 
 def run_concurrent(n: int, job) -> float:  # type: ignore[no-untyped-def]
@@ -129,7 +165,8 @@ def bare_rasa(n: int, turns: int) -> tuple[float, Stats]:
                        env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     port = free_port()
     proc = subprocess.Popen([str(rasa), "run", "--port", str(port), "--model", str(model), "--interface", "127.0.0.1"],
-                            cwd=INIT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            cwd=INIT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
         # Rasa's root answers once the model is loaded (/status needs --enable-api, off here).
@@ -157,7 +194,11 @@ def bare_rasa(n: int, turns: int) -> tuple[float, Stats]:
                 except httpx.HTTPError:
                     stats.add(None, error=True)
 
-        return run_concurrent(n, debtor), stats
+        cpu_before = group_cpu_s(proc.pid)
+        elapsed = run_concurrent(n, debtor)
+        print(f"bare rasa CPU per turn: {(group_cpu_s(proc.pid) - cpu_before) / max(len(stats.latencies), 1) * 1000:.0f} ms",
+              flush=True)  # fmt: skip
+        return elapsed, stats
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -211,9 +252,26 @@ def main() -> None:
                     except Exception:
                         stats.add(None, error=True)
 
+            groups = {which: node.services[which].process.pid for which in ("server", "rasa", "actions")}  # type: ignore[union-attr]
+            cpu_before = {which: group_cpu_s(pgid) for which, pgid in groups.items()}
+            machine_before, bench_before = machine_cpu_s(), time.process_time()
+            routes_before = route_counts(base)
             elapsed = run_concurrent(args.debtors, debtor)
             turns = args.debtors * args.turns
             tps = len(stats.latencies) / elapsed
+            per_turn = {which: (group_cpu_s(pgid) - cpu_before[which]) / max(len(stats.latencies), 1) * 1000
+                        for which, pgid in groups.items()}  # fmt: skip
+            machine = (machine_cpu_s() - machine_before) / max(len(stats.latencies), 1) * 1000
+            bench = (time.process_time() - bench_before) / max(len(stats.latencies), 1) * 1000
+            print("negocia CPU per turn: " + ", ".join(f"{k} {v:.0f} ms" for k, v in per_turn.items())
+                  + f", this benchmark {bench:.0f} ms, whole machine {machine:.0f} ms "
+                  f"({machine * tps / 20:.0f} % of 2 cores)", flush=True)  # fmt: skip
+            done = max(len(stats.latencies), 1)
+            routes = {r: (n - routes_before.get(r, (0, 0))[0], t - routes_before.get(r, (0, 0))[1])
+                      for r, (n, t) in route_counts(base).items()}  # fmt: skip
+            print("server requests per turn (route: count, mean ms): " + "; ".join(
+                f"{r}: {n / done:.2f}, {t / n * 1000:.1f}" for r, (n, t) in sorted(routes.items(), key=lambda x: -x[1][0])
+                if n and r != "/metrics"), flush=True)  # fmt: skip
             print(f"negocia: {args.debtors} debtors x {args.turns} turns = {turns} in {elapsed:.1f}s: "
                   f"{tps:.1f} turns/s, p50 {pct(stats.latencies, 50) * 1000:.0f} ms, "
                   f"p95 {pct(stats.latencies, 95) * 1000:.0f} ms, p99 {pct(stats.latencies, 99) * 1000:.0f} ms, "

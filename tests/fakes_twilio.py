@@ -48,6 +48,7 @@ class FakeTwilio:
     def __init__(self) -> None:
         self.calls: list[TwilioCall] = []
         self.sent: list[dict[str, object]] = []  # the messages the fake accepted (201)
+        self._sent_to: dict[str, list[dict[str, object]]] = {}  # the same, by recipient ("whatsapp:+55…")
         self._script: deque[Scripted] = deque()
         self._changed = threading.Condition()
         # Media of inbound messages, by path: (content type, bytes); fetched with basic auth.
@@ -57,6 +58,8 @@ class FakeTwilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's API: every answer has a length
+
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
@@ -151,10 +154,11 @@ class FakeTwilio:
                     "num_media": str(len(call.form.get("MediaUrl", []))),
                 }
                 body.update(scripted.body if scripted else {})
-                self.sent.append({**body, "received_at": time.monotonic(), "media_url": call.form.get("MediaUrl", []),
-                                  "content_sid": call.one("ContentSid"),
-                                  "content_variables": call.one("ContentVariables"),
-                                  "status_callback": call.one("StatusCallback")})  # fmt: skip
+                record = {**body, "received_at": time.monotonic(), "media_url": call.form.get("MediaUrl", []),
+                          "content_sid": call.one("ContentSid"), "content_variables": call.one("ContentVariables"),
+                          "status_callback": call.one("StatusCallback")}  # fmt: skip
+                self.sent.append(record)
+                self._sent_to.setdefault(str(body["to"]), []).append(record)
                 self._changed.notify_all()
                 return 201, body
             self._changed.notify_all()
@@ -166,8 +170,19 @@ class FakeTwilio:
             self._changed.wait_for(lambda: len(self.sent) >= count, timeout=timeout_s)
             return list(self.sent)
 
+    def sent_to(self, phone: str) -> list[dict[str, object]]:
+        with self._changed:
+            return list(self._sent_to.get(f"whatsapp:{phone}", []))
+
+    def wait_for_sent_to(self, phone: str, count: int, timeout_s: float = 20.0) -> list[dict[str, object]]:
+        """Blocks until ``count`` messages to ``phone`` were accepted; returns them (maybe fewer)."""
+        key = f"whatsapp:{phone}"
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._sent_to.get(key, [])) >= count, timeout=timeout_s)
+            return list(self._sent_to.get(key, []))
+
     def bodies_to(self, phone: str) -> list[str]:
-        return [str(m["body"]) for m in self.sent if m["to"] == f"whatsapp:{phone}"]
+        return [str(m["body"]) for m in self.sent_to(phone)]
 
 
 def sign(url: str, params: dict[str, str], auth_token: str = AUTH_TOKEN) -> str:
