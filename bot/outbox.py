@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
@@ -182,6 +182,7 @@ class Outbox:
             if conversation is None:
                 raise UnknownConversation(conversation_public_id)
             channel, address = conversation.channel, conversation.address
+            last_inbound_at = conversation.last_inbound_at
             rows = [
                 repo.add_message(
                     session,
@@ -200,7 +201,8 @@ class Outbox:
             ids = [row.id for row in rows]
         adapter = self._channels.get(channel)
         for message_id, reply in zip(ids, replies, strict=True):
-            self._send_one(message_id, adapter, channel, address, to_outbound(reply))
+            message = replace(to_outbound(reply), last_inbound_at=last_inbound_at)
+            self._send_one(message_id, adapter, channel, address, message)
         return ids
 
     def send_message(

@@ -8,6 +8,7 @@ Telegram Bot API, or nothing at all for the sandbox, whose inbox is the message 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -31,6 +32,9 @@ class OutboundMessage:
     filename: str | None = None
     template_id: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    # When the recipient last wrote, if the sender already knows (the outbox does): spares the
+    # WhatsApp channel a database lookup per message for its 24-hour window.
+    last_inbound_at: datetime | None = None
 
     @classmethod
     def of_text(cls, text: str) -> OutboundMessage:

@@ -94,8 +94,8 @@ class WhatsAppChannel:
         self._clock = clock
         self._status_callback = status_callback_url
 
-    def within_session_window(self, address: str) -> bool:
-        last = self._last_inbound(address)
+    def within_session_window(self, address: str, last_inbound_at: datetime | None = None) -> bool:
+        last = last_inbound_at or self._last_inbound(address)
         return last is not None and self._clock.now() - last < SESSION_WINDOW
 
     def send(self, address: str, message: OutboundMessage) -> SendResult:
@@ -104,7 +104,7 @@ class WhatsAppChannel:
             params["content_sid"] = message.template_id
             params["content_variables"] = json.dumps(message.variables, ensure_ascii=False)
         else:
-            if not self.within_session_window(address):
+            if not self.within_session_window(address, message.last_inbound_at):
                 raise OutsideSessionWindow()
             if message.kind == MessageKind.OPTIONS:
                 params["body"] = numbered_options.render(message.text, message.buttons)

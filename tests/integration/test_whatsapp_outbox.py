@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.base import OutboundMessage
+from bot.channels.base import MessageKind, OutboundMessage, OutsideSessionWindow
 from bot.channels.whatsapp import WhatsAppChannel, last_inbound_from_db, twilio_client
 from bot.dialogue import BotReply, Button
+from server.clock import FixedClock
 from server.container import Container
 from server.db.models import Author, Channel, Conversation, Message
 from tests.fakes_twilio import ACCOUNT_SID, AUTH_TOKEN, WHATSAPP_FROM, FakeTwilio, Scripted
@@ -195,3 +196,26 @@ def test_scripted_201_body_fields_are_used(
     (message_id,) = whatsapp.outbox.deliver(conversation.public_id, [BotReply("Olá!")], author=Author.BOT)
     message = stored(session, message_id)
     assert (message.provider_message_id, message.status) == ("SMfixed", "accepted")
+
+
+def test_the_window_comes_from_the_message_when_the_sender_knows_it(fake_twilio: FakeTwilio) -> None:
+    """The outbox passes the conversation's last inbound time: no lookup per message; an old
+    time is still refused, and without one the channel looks it up."""
+    lookups: list[str] = []
+
+    def last_inbound(address: str):  # type: ignore[no-untyped-def]
+        lookups.append(address)
+        return NOW - timedelta(minutes=5)
+
+    channel = WhatsAppChannel(
+        twilio_client(ACCOUNT_SID, AUTH_TOKEN, fake_twilio.url), WHATSAPP_FROM, last_inbound,
+        FixedClock(NOW),
+    )  # fmt: skip
+    recent = OutboundMessage(MessageKind.TEXT, "Olá!", last_inbound_at=NOW - timedelta(hours=23))
+    assert channel.send(ANA, recent).provider_message_id and lookups == []
+    stale = OutboundMessage(MessageKind.TEXT, "Olá!", last_inbound_at=NOW - timedelta(hours=25))
+    with pytest.raises(OutsideSessionWindow):
+        channel.send(ANA, stale)
+    assert lookups == [] and len(fake_twilio.sent) == 1
+    channel.send(ANA, OutboundMessage.of_text("Olá!"))
+    assert lookups == [ANA] and len(fake_twilio.sent) == 2
