@@ -1,4 +1,5 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable; required when CI=true)."""
+"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable) and Redis; PostgreSQL and
+Redis are required when CI=true."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,32 @@ PG_ADMIN_URL = os.environ.get(
     "NEGOCIA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+REDIS_URL = os.environ.get("NEGOCIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def require_redis(url: str = REDIS_URL) -> redis.Redis:
+    """A client of the test Redis; fails the test in CI when it is unreachable, skips it elsewhere."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI and is unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return client
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[tuple[redis.Redis, str]]:
+    """The test Redis and a key prefix of this test's own; its keys are deleted afterwards."""
+    client = require_redis()
+    prefix = f"negocia-test:{uuid.uuid4().hex}:"
+    yield client, prefix
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def _postgres_available() -> str | None:

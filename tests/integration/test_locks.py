@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
-import redis
 
 from bot.locks import ConversationLocks, LocalLocks, RedisLocks
-from tests.conftest import IN_CI
-
-REDIS_URL = os.environ.get("NEGOCIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(params=["local", "redis"])
-def locks(request: pytest.FixtureRequest) -> Iterator[ConversationLocks]:
+def locks(request: pytest.FixtureRequest) -> ConversationLocks:
     if request.param == "local":
-        yield LocalLocks()
-        return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI and is unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
-    yield RedisLocks(client, prefix=f"negocia-test:{uuid.uuid4().hex}:", timeout_s=10)
-    client.close()
+        return LocalLocks()
+    client, prefix = request.getfixturevalue("redis_prefix")
+    return RedisLocks(client, prefix=prefix, timeout_s=10)
 
 
 def _hammer(locks: ConversationLocks, key: str, log: list[tuple[str, str]], name: str) -> None:

@@ -4,9 +4,6 @@ one sender's messages concurrently; on SQLite (file) and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -24,7 +21,6 @@ from server.db.models import Channel, Direction, Message, Processing
 from server.db.session import make_engine, make_session_factory
 from server.main import create_app
 from server.settings import Settings
-from tests.conftest import IN_CI
 from tests.fakes_twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -37,27 +33,8 @@ from tests.fakes_twilio import (
 from tests.integration.conftest import NOW
 from tests.integration.test_whatsapp_webhook import SlowEchoDialogue
 
-REDIS_URL = os.environ.get("NEGOCIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ANA = "+5531991234567"
 WORDS = ["um", "dois", "três", "quatro", "cinco", "seis"]
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[tuple[redis.Redis, str]]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI and is unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
-    prefix = f"negocia-test:{uuid.uuid4().hex}:"
-    yield client, prefix
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from server.services.request_limits import (
     SENDER_REASON,
@@ -19,8 +16,6 @@ from server.services.request_limits import (
     check,
     telegram_sender,
 )
-
-REDIS_URL = os.environ.get("NEGOCIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 class FakeClock:
@@ -37,18 +32,8 @@ def limiter_and_clock(request: pytest.FixtureRequest) -> Iterator[tuple[RequestL
     if request.param == "local":
         yield LocalRequestLimiter(clock), clock
         return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Redis is required in CI and is unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
-    prefix = f"negocia-test:{uuid.uuid4().hex}:"
+    client, prefix = request.getfixturevalue("redis_prefix")
     yield RedisRequestLimiter(client, prefix=prefix, clock=clock), clock
-    for key in client.scan_iter(prefix + "*"):
-        client.delete(key)
-    client.close()
 
 
 def test_allows_the_limit_then_refuses_until_the_window_ends(

@@ -4,25 +4,17 @@ in-process and over Redis pub/sub (several server processes)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from server.services.live import LiveEvents, LocalLiveEvents, RedisLiveEvents
-
-REDIS_URL = os.environ.get("NEGOCIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.conftest import REDIS_URL, require_redis
 
 
 def _redis_events() -> LiveEvents:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Redis is required in CI and is unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
+    require_redis().close()
     return RedisLiveEvents(REDIS_URL)
 
 
