@@ -2,10 +2,13 @@
 PostgreSQL + Redis (replies through the fake Twilio), beside bare Rasa's REST channel serving
 `rasa init`'s model; then one 300-turn conversation (turns 1-20 against 280-300).
 
-    .venv/bin/python bench/load.py [--debtors 20] [--turns 6] [--long 300]
+    .venv/bin/python bench/load.py [--debtors 20] [--turns 24] [--ramp 1] [--long 300]
 
 Latency: webhook sent -> first reply received by the fake Twilio. A turn with no reply within
---timeout is lost. Ends with one line:
+--timeout is lost. Each simulated debtor sends its next message as soon as the last reply came
+(no think time), so at N debtors the mean latency is about N / turns_per_s; the debtors start
+over --ramp seconds, on both sides. Also printed: CPU per turn of each process and of the whole
+machine, and the server's requests per turn by route. Ends with one line:
 turns_per_s=<n> bare_rasa_turns_per_s=<n> ratio=<n> p95_ms=<n> p99_ms=<n> errors=<n> lost=<n>
 """
 
@@ -146,14 +149,28 @@ def route_counts(base: str) -> dict[str, tuple[float, float]]:
     return {route: (n, seconds) for route, (n, seconds) in counts.items()}
 
 
-def run_concurrent(n: int, job) -> float:  # type: ignore[no-untyped-def]
+def run_concurrent(n: int, job, ramp_s: float = 0.0) -> float:  # type: ignore[no-untyped-def]
+    """Runs ``job(i)`` for n debtors at once; debtor i starts i * ramp_s / n seconds in (debtors
+    do not all answer in the same millisecond). Returns the seconds from the first start to the
+    last turn."""
     t0 = time.monotonic()
+
+    def staggered(i: int) -> None:
+        time.sleep(i * ramp_s / n)
+        job(i)
+
     with ThreadPoolExecutor(n) as pool:
-        list(pool.map(job, range(n)))
+        list(pool.map(staggered, range(n)))
     return time.monotonic() - t0
 
 
-def bare_rasa(n: int, turns: int) -> tuple[float, Stats]:
+def spread(values: list[float]) -> str:
+    return ", ".join(f"p{q} {pct(values, q) * 1000:.0f} ms" for q in (50, 75, 90, 95, 99)) + (
+        f", max {max(values) * 1000:.0f} ms" if values else ""
+    )
+
+
+def bare_rasa(n: int, turns: int, ramp_s: float) -> tuple[float, Stats]:
     rasa = ROOT / ".venv-rasa" / "bin" / "rasa"
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
     model = INIT_DIR / "models" / "init.tar.gz"
@@ -195,7 +212,7 @@ def bare_rasa(n: int, turns: int) -> tuple[float, Stats]:
                     stats.add(None, error=True)
 
         cpu_before = group_cpu_s(proc.pid)
-        elapsed = run_concurrent(n, debtor)
+        elapsed = run_concurrent(n, debtor, ramp_s)
         print(f"bare rasa CPU per turn: {(group_cpu_s(proc.pid) - cpu_before) / max(len(stats.latencies), 1) * 1000:.0f} ms",
               flush=True)  # fmt: skip
         return elapsed, stats
@@ -207,7 +224,8 @@ def bare_rasa(n: int, turns: int) -> tuple[float, Stats]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--debtors", type=int, default=20)
-    ap.add_argument("--turns", type=int, default=6)
+    ap.add_argument("--turns", type=int, default=24)
+    ap.add_argument("--ramp", type=float, default=1.0, help="seconds over which the debtors start")
     ap.add_argument("--long", type=int, default=300)
     ap.add_argument("--timeout", type=float, default=30.0)
     args = ap.parse_args()
@@ -256,7 +274,7 @@ def main() -> None:
             cpu_before = {which: group_cpu_s(pgid) for which, pgid in groups.items()}
             machine_before, bench_before = machine_cpu_s(), time.process_time()
             routes_before = route_counts(base)
-            elapsed = run_concurrent(args.debtors, debtor)
+            elapsed = run_concurrent(args.debtors, debtor, args.ramp)
             turns = args.debtors * args.turns
             tps = len(stats.latencies) / elapsed
             per_turn = {which: (group_cpu_s(pgid) - cpu_before[which]) / max(len(stats.latencies), 1) * 1000
@@ -273,9 +291,8 @@ def main() -> None:
                 f"{r}: {n / done:.2f}, {t / n * 1000:.1f}" for r, (n, t) in sorted(routes.items(), key=lambda x: -x[1][0])
                 if n and r != "/metrics"), flush=True)  # fmt: skip
             print(f"negocia: {args.debtors} debtors x {args.turns} turns = {turns} in {elapsed:.1f}s: "
-                  f"{tps:.1f} turns/s, p50 {pct(stats.latencies, 50) * 1000:.0f} ms, "
-                  f"p95 {pct(stats.latencies, 95) * 1000:.0f} ms, p99 {pct(stats.latencies, 99) * 1000:.0f} ms, "
-                  f"errors {stats.errors}, lost {stats.lost}", flush=True)  # fmt: skip
+                  f"{tps:.1f} turns/s, {spread(stats.latencies)}, errors {stats.errors}, lost {stats.lost}",
+                  flush=True)  # fmt: skip
 
             long_lat: list[float | None] = []
             if args.long:
@@ -289,10 +306,10 @@ def main() -> None:
         finally:
             node.stop_all()
             twilio.stop()
-    bare_elapsed, bare = bare_rasa(args.debtors, args.turns)
+    bare_elapsed, bare = bare_rasa(args.debtors, args.turns, args.ramp)
     bare_tps = len(bare.latencies) / bare_elapsed
-    print(f"bare rasa (rasa init, REST): {bare_tps:.1f} turns/s, p50 {pct(bare.latencies, 50) * 1000:.0f} ms, "
-          f"p95 {pct(bare.latencies, 95) * 1000:.0f} ms, errors {bare.errors}", flush=True)  # fmt: skip
+    print(f"bare rasa (rasa init, REST): {bare_tps:.1f} turns/s, {spread(bare.latencies)}, errors {bare.errors}",
+          flush=True)  # fmt: skip
     if long_lat:
         head = [x for x in long_lat[:20] if x is not None]
         tail = [x for x in long_lat[279:300] if x is not None]

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -195,9 +195,9 @@ class Gateway:
                     text=inbound.text,
                     payload=inbound_payload(inbound),
                     provider_message_id=inbound.provider_message_id,
+                    media=list(inbound.media) or None,
+                    processing=Processing.PENDING,
                 )
-                message.media = list(inbound.media) or None
-                message.processing = Processing.PENDING
                 session.commit()
             except IntegrityError:
                 # Another process stored the same provider message id a moment ago.
@@ -261,10 +261,9 @@ class Gateway:
     def _finish(self, public_id: str, message_id: int) -> bool:
         """Marks the message processed; True when another one of the conversation is pending."""
         with self._sessions() as session:
-            message = session.get(Message, message_id)
-            if message is not None:
-                message.processing = Processing.PROCESSED
-                session.flush()
+            session.execute(
+                update(Message).where(Message.id == message_id).values(processing=Processing.PROCESSED)
+            )
             more = session.execute(self._pending_query(public_id)).first() is not None
             session.commit()
             return more
@@ -297,7 +296,7 @@ class Gateway:
             conversation = repo.conversation_by_public_id(session, public_id)
             message = session.get(Message, message_id)
             assert conversation is not None and message is not None
-            contacts = candidate_contacts(session, conversation)
+            contacts = candidate_contacts(session, conversation, with_debtor=False)
             for contact in [conversation.contact, *contacts]:
                 if contact is not None:
                     contact.last_inbound_at = conversation.last_inbound_at
@@ -343,12 +342,15 @@ class Gateway:
                 **(info.get("metadata") or {}),
                 "negocia_message_id": message_id,
             }
-            # A message seen before (deferred, or its server died mid-turn): no reply twice.
-            sent_before = {
-                (m.author, m.text)
-                for m in session.scalars(select(Message).where(Message.reply_to_id == message_id))
-            }
             attempts = int(info.get("engine_attempts", 0))
+            # A message seen before (deferred, or its server died mid-turn): no reply twice. A
+            # text never sent to the engine has no replies yet (they all come after that commit).
+            sent_before: set[tuple[Author, str]] = set()
+            if attempts or dialogue_text is None or first:
+                sent_before = {
+                    (m.author, m.text)
+                    for m in session.scalars(select(Message).where(Message.reply_to_id == message_id))
+                }
             rotate = False
             if dialogue_text is not None:
                 if attempts:
@@ -433,17 +435,19 @@ class Gateway:
     def _numbered_choice(self, session: Session, conversation: Conversation, message: Message) -> str | None:
         """The payload of the numbered option the debtor typed, from the options the bot sent
         since their previous message (an older list is no longer on the table)."""
-        previous_inbound = session.scalar(
-            select(func.max(Message.id)).where(
+        previous_inbound = (
+            select(func.coalesce(func.max(Message.id), 0))
+            .where(
                 Message.conversation_id == conversation.id,
                 Message.direction == Direction.INBOUND,
                 Message.id < message.id,
             )
+            .scalar_subquery()
         )
         stmt = select(Message).where(
             Message.conversation_id == conversation.id,
             Message.direction == Direction.OUTBOUND,
-            Message.id > (previous_inbound or 0),
+            Message.id > previous_inbound,
         )
         for sent in session.scalars(stmt.order_by(Message.id.desc()).limit(10)):
             reply = BotReply.from_payload(sent.text, sent.payload)

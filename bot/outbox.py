@@ -191,12 +191,11 @@ class Outbox:
                     author=author,
                     text=reply.text,
                     payload=reply.payload(),
+                    status=PENDING,
+                    reply_to_id=reply_to_id,
                 )
                 for reply in replies
             ]
-            for row in rows:
-                row.status = PENDING
-                row.reply_to_id = reply_to_id
             session.commit()
             ids = [row.id for row in rows]
         adapter = self._channels.get(channel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -20,13 +21,10 @@ from server.db.models import (
 )
 
 
-def contacts_by_phone_key(session: Session, phone_key: str) -> Sequence[Contact]:
-    stmt = (
-        select(Contact)
-        .where(Contact.phone_key == phone_key)
-        .options(selectinload(Contact.debtor).selectinload(Debtor.creditor))
-        .order_by(Contact.id)
-    )
+def contacts_by_phone_key(session: Session, phone_key: str, *, with_debtor: bool = True) -> Sequence[Contact]:
+    stmt = select(Contact).where(Contact.phone_key == phone_key).order_by(Contact.id)
+    if with_debtor:  # two more queries, for callers that read contact.debtor(.creditor)
+        stmt = stmt.options(selectinload(Contact.debtor).selectinload(Debtor.creditor))
     return session.scalars(stmt).all()
 
 
@@ -63,7 +61,11 @@ def add_message(
     text: str,
     payload: dict | None = None,
     provider_message_id: str | None = None,
+    status: str | None = None,
+    reply_to_id: int | None = None,
+    **columns: Any,
 ) -> Message:
+    """Inserts a message; every column is set before the INSERT (no UPDATE right after)."""
     message = Message(
         conversation_id=conversation.id,
         direction=direction,
@@ -71,6 +73,9 @@ def add_message(
         text=text,
         payload=payload,
         provider_message_id=provider_message_id,
+        status=status,
+        reply_to_id=reply_to_id,
+        **columns,
     )
     session.add(message)
     session.flush()

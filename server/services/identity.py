@@ -51,23 +51,25 @@ class ConversationContext:
     contact_first_name: str | None  # only once verified
 
 
-def candidate_contacts(session: Session, conversation: Conversation) -> Sequence[Contact]:
+def candidate_contacts(
+    session: Session, conversation: Conversation, *, with_debtor: bool = True
+) -> Sequence[Contact]:
+    """The contacts the conversation's sender may be; ``with_debtor`` loads their debtor and
+    creditor too (two more queries; the gateway, which only counts them, does without)."""
     if conversation.channel == Channel.TELEGRAM:
         try:
             user_id = int(conversation.address)
         except ValueError:
             return []
-        stmt = (
-            select(Contact)
-            .where(Contact.telegram_user_id == user_id)
-            .options(selectinload(Contact.debtor).selectinload(Debtor.creditor))
-        )
+        stmt = select(Contact).where(Contact.telegram_user_id == user_id)
+        if with_debtor:
+            stmt = stmt.options(selectinload(Contact.debtor).selectinload(Debtor.creditor))
         return session.scalars(stmt).all()
     try:
         key = match_key(conversation.address)
     except InvalidPhone:
         return []
-    return repo.contacts_by_phone_key(session, key)
+    return repo.contacts_by_phone_key(session, key, with_debtor=with_debtor)
 
 
 def same_sender_conversations(session: Session, conversation: Conversation) -> list[Conversation]:
