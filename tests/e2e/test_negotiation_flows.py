@@ -11,6 +11,7 @@ pytestmark = pytest.mark.e2e
 
 CAIO, PAULA, OTTO, LIA = "+5531970000001", "+5531970000002", "+5531970000003", "+5531970000004"
 DAVI, JADE, OLGA = "+5531970000005", "+5531970000006", "+5531970000007"
+RITA = "+5531970000010"
 
 
 def joined(replies: list[str]) -> str:
@@ -108,3 +109,20 @@ def test_opt_out_is_recorded_and_the_bot_still_answers(stack: Stack) -> None:
     assert "não quer mais receber mensagens de cobrança" in reply
     assert stack.query("SELECT opted_out_at IS NOT NULL FROM contacts WHERE phone_e164 = ?", OLGA) == [(1,)]
     assert stack.say(OLGA, "oi")  # still answered
+
+
+def test_laughter_at_the_confirmation_is_not_a_yes(stack: Stack) -> None:
+    """ "kkkk" or "aff" while the bot asks to confirm the exact terms closes nothing; the terms
+    are still on the table, and a real yes then closes them."""
+    verified(stack, RITA, "13.131.313")
+    confirm = joined(stack.say(RITA, "quero pagar à vista no pix"))
+    assert "pagamento único via PIX" in confirm
+    for text in ("kkkkkkk", "aff"):
+        reply = joined(stack.say(RITA, text))
+        assert "Acordo fechado!" not in reply, reply
+        assert "posso confirmar as condições acima?" in reply, reply  # the pending question again
+    assert stack.query(
+        "SELECT count(*) FROM agreements a JOIN conversations c ON c.id = a.conversation_id WHERE c.address = ?",
+        RITA,
+    ) == [(0,)]
+    assert "Acordo fechado!" in joined(stack.say(RITA, "sim"))
