@@ -129,10 +129,15 @@ def _cmd_lgpd(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     kept = ", ".join(result.agreements_kept) or "nenhum"
+    failed = lgpd.delete_media_files(get_settings().media_dir, result.media_paths)
     print(
         f"Contato anonimizado: {result.contacts} contato(s), {result.conversations} conversa(s), "
-        f"{result.messages} mensagem(ns). Acordos mantidos como prova: {kept}."
+        f"{result.messages} mensagem(ns), {len(result.media_paths) - len(failed)} anexo(s) apagado(s). "
+        f"Acordos mantidos como prova: {kept}."
     )
+    if failed:
+        print("não foi possível apagar estes anexos (apague-os à mão): " + ", ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,7 +1,8 @@
 """LGPD data-subject tools: everything held about a contact (export) and anonymisation (erase).
 
 Erasure replaces the contact's identifiers (name, phone, e-mail, Telegram id), what they wrote
-and sent (message texts, media) and their name in our replies and handoff summaries. Agreements
+and sent (message texts, media, and the stored attachment files, deleted once the erasure is
+committed) and their name in our replies and handoff summaries. Agreements
 stay, with their acceptance evidence (terms hash, time, channel, message id): the creditor must
 be able to prove the debt's renegotiation (LGPD art. 16, I and art. 7, VI: legal obligation and
 the regular exercise of rights). The erasure itself is recorded in the audit log with its reason.
@@ -9,16 +10,19 @@ the regular exercise of rights). The erasure itself is recorded in the audit log
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from bot.media import MediaStore
 from server.db import repositories as repo
 from server.db.models import (
     Agreement,
@@ -223,6 +227,27 @@ class ErasureResult:
     conversations: int
     messages: int
     agreements_kept: list[str]
+    # Stored attachments the contact sent (paths under the media directory): no longer referenced
+    # once the erasure is committed; the caller deletes the files then (a file is not rolled back).
+    media_paths: list[str] = field(default_factory=list)
+
+
+def delete_media_files(media_dir: Path, paths: Sequence[str]) -> list[str]:
+    """Deletes the erased attachments; returns the paths that could not be deleted."""
+    store = MediaStore(media_dir)
+    failed = []
+    for relative in paths:
+        path = store.resolve(relative)
+        if path is None:
+            continue  # already gone, or a path outside the media directory: never touched
+        try:
+            path.unlink()
+        except OSError:
+            failed.append(relative)
+            continue
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the conversation's folder, once empty
+    return failed
 
 
 def _scrub(text: str | None, needles: Sequence[str]) -> str | None:
@@ -253,9 +278,13 @@ def erase_contact(session: Session, phone: str, now: datetime, reason: str = DEF
         reverse=True,
     )
     messages = 0
+    media_paths: list[str] = []
     for conversation in conversations:
         for m in conversation.messages:
             if m.author == Author.CONTACT:
+                media_paths += [
+                    str(e["path"]) for e in m.media or [] if isinstance(e, dict) and e.get("path")
+                ]
                 m.text, m.media, m.payload = ERASED_TEXT, None, None
             else:
                 m.text = _scrub(m.text, needles) or ""
@@ -284,4 +313,4 @@ def erase_contact(session: Session, phone: str, now: datetime, reason: str = DEF
         contact.telegram_user_id = None
         contact.opted_out_at = contact.opted_out_at or now  # never contacted again
     session.flush()
-    return ErasureResult(len(contacts), len(conversations), messages, kept)
+    return ErasureResult(len(contacts), len(conversations), messages, kept, media_paths)

@@ -15,16 +15,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.media import MediaStore
 from server.db.models import Agreement, AuditEntry, Author, Contact, Conversation, Handoff, Message
+from server.settings import Settings
 from tests.integration.test_pix_webhook import agreement_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANA = "+5531991234567"
 
 
-def lgpd(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def lgpd(
+    tmp_path: Path, database_url: str, *args: str, media_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEGOCIA_DATABASE_URL": database_url, "PYTHONPATH": str(REPO_ROOT),
-           "PYTHONIOENCODING": "utf-8"}  # fmt: skip
+           "PYTHONIOENCODING": "utf-8", "NEGOCIA_MEDIA_DIR": str(media_dir or tmp_path / "media")}  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "server.cli", "lgpd", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120,
@@ -65,17 +69,39 @@ def test_export_lists_everything_held_about_the_contact(
     assert data["erasures"] == []
 
 
+def _stored_receipt(session: Session, settings: Settings) -> Path:
+    """A receipt Ana sent, stored as the media downloader stores it."""
+    conversation = session.scalar(select(Conversation).where(Conversation.address == ANA))
+    assert conversation is not None
+    message = session.scalars(
+        select(Message).where(Message.conversation_id == conversation.id, Message.author == Author.CONTACT)
+    ).first()
+    assert message is not None
+    relative = MediaStore(settings.media_dir).write(
+        conversation.public_id, message.id, 0, b"%PDF-1.4 recibo", "application/pdf"
+    )
+    message.media = [{"status": "stored", "path": relative, "content_type": "application/pdf", "size": 15}]
+    session.commit()
+    return settings.media_dir / relative
+
+
 def test_erase_anonymises_and_keeps_the_agreement_evidence(
-    client: TestClient, session: Session, portfolio: dict[str, int], database_url: str, tmp_path: Path
-) -> None:
+    client: TestClient, session: Session, portfolio: dict[str, int], database_url: str, tmp_path: Path,
+    settings: Settings,
+) -> None:  # fmt: skip
     _history(client, session)
+    receipt = _stored_receipt(session, settings)
+    assert receipt.is_file()
     before = session.scalar(select(Agreement))
     assert before is not None
     evidence = (before.terms_sha256, before.accepted_at, before.channel, before.message_id, before.contact_id)
 
-    r = lgpd(tmp_path, database_url, "erase", "--phone", ANA, "--reason", "pedido por e-mail em 30/11/2026")
+    r = lgpd(tmp_path, database_url, "erase", "--phone", ANA, "--reason", "pedido por e-mail em 30/11/2026",
+             media_dir=settings.media_dir)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "Contato anonimizado" in r.stdout and before.public_id in r.stdout
+    assert "1 anexo(s) apagado(s)" in r.stdout
+    assert not receipt.exists() and not receipt.parent.exists()  # the file, and its emptied folder
 
     session.expire_all()
     ana = session.get(Contact, portfolio["ana"])
