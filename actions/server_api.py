@@ -34,6 +34,10 @@ class ServerApiError(RuntimeError):
     """The server could not be reached or failed; the action apologises instead of guessing."""
 
 
+class _Refused(Exception):
+    """No connection to the server (nothing sent): safe to try again, whatever the method."""
+
+
 @dataclass(frozen=True)
 class ApiResponse:
     status: int
@@ -45,6 +49,9 @@ class ServerApi:
     base_url: str
     token: str
     timeout_s: float = 10.0
+    # A refused connection means the request was never sent (the server is restarting): it is
+    # tried again for this long, so a turn in flight during a restart still completes.
+    reconnect_s: float = 15.0
 
     @classmethod
     def from_env(cls) -> ServerApi:
@@ -57,6 +64,21 @@ class ServerApi:
     async def _request(
         self, method: str, path: str, json: dict[str, Any] | None = None, allow_404: bool = False
     ) -> ApiResponse:
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self.reconnect_s, 0.25
+        while True:
+            try:
+                return await self._request_once(method, path, json, allow_404)
+            except _Refused as refused:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise ServerApiError(f"{method} {path}: {refused.__cause__}") from refused.__cause__
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, 2.0)
+
+    async def _request_once(
+        self, method: str, path: str, json: dict[str, Any] | None, allow_404: bool
+    ) -> ApiResponse:
         headers = {"Authorization": f"Bearer {self.token}"}
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
@@ -67,6 +89,8 @@ class ServerApi:
                 if resp.status >= 500 or resp.status == 401 or (resp.status == 404 and not allow_404):
                     raise ServerApiError(f"{method} {path}: HTTP {resp.status}")
                 return ApiResponse(resp.status, body if isinstance(body, dict) else {})
+        except aiohttp.ClientConnectorError as exc:
+            raise _Refused() from exc
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ServerApiError(f"{method} {path}: {exc}") from exc
 

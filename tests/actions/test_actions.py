@@ -60,7 +60,7 @@ async def test_session_start_reads_identity_from_the_server(
 
 
 async def test_session_start_with_server_down_discloses_nothing(domain: dict) -> None:
-    api = ServerApi(base_url="http://127.0.0.1:9", token="x", timeout_s=2)
+    api = ServerApi(base_url="http://127.0.0.1:9", token="x", timeout_s=2, reconnect_s=0.5)
     events = await ActionSessionStart(api).run(CollectingDispatcher(), tracker("abc"), domain)
     assert "identity_status" not in slot_events(events)  # stays at its initial 'unverified'
 
@@ -152,7 +152,7 @@ async def test_show_debts_refuses_without_verification(
 
 
 async def test_server_down_apologises(domain: dict) -> None:
-    api = ServerApi(base_url="http://127.0.0.1:9", token="x", timeout_s=2)
+    api = ServerApi(base_url="http://127.0.0.1:9", token="x", timeout_s=2, reconnect_s=0.5)
     dispatcher = CollectingDispatcher()
     events = await ActionShowDebts(api).run(
         dispatcher, tracker("abc", {"identity_status": "verified"}), domain

@@ -1,0 +1,67 @@
+"""The action server's client of the internal API: a server that is restarting (connection
+refused, nothing sent) is waited for; any other failure is an error at once."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from aiohttp import web
+
+from actions.server_api import ServerApi, ServerApiError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start_server(port: int, status: int = 200) -> web.AppRunner:
+    async def context(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == "Bearer t"
+        return web.json_response({"identity_status": "verified"}, status=status)
+
+    app = web.Application()
+    app.router.add_get("/internal/conversations/{cid}/context", context)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def test_a_server_that_comes_back_within_the_window_answers_the_call() -> None:
+    port = free_port()
+    api = ServerApi(base_url=f"http://127.0.0.1:{port}", token="t", reconnect_s=10)
+    call = asyncio.create_task(api.context("abc"))
+    await asyncio.sleep(0.8)  # refused meanwhile: the server is "restarting"
+    assert not call.done()
+    runner = await start_server(port)
+    try:
+        assert await asyncio.wait_for(call, 10) == {"identity_status": "verified"}
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_server_that_stays_down_is_an_error_after_the_window() -> None:
+    api = ServerApi(base_url=f"http://127.0.0.1:{free_port()}", token="t", reconnect_s=0.6)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ServerApiError):
+        await api.context("abc")
+    assert 0.5 <= loop.time() - started < 5
+
+
+async def test_a_server_error_is_not_retried() -> None:
+    port = free_port()
+    runner = await start_server(port, status=500)
+    try:
+        api = ServerApi(base_url=f"http://127.0.0.1:{port}", token="t", reconnect_s=10)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ServerApiError, match="HTTP 500"):
+            await api.context("abc")
+        assert loop.time() - started < 2
+    finally:
+        await runner.cleanup()
