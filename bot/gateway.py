@@ -262,7 +262,8 @@ class Gateway:
         """Marks the message processed; True when another one of the conversation is pending."""
         with self._sessions() as session:
             session.execute(
-                update(Message).where(Message.id == message_id).values(processing=Processing.PROCESSED)
+                update(Message).where(Message.id == message_id).values(processing=Processing.PROCESSED),
+                execution_options={"synchronize_session": False},  # no Message loaded here
             )
             more = session.execute(self._pending_query(public_id)).first() is not None
             session.commit()

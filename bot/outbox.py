@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.base import OutboundChannel, OutboundMessage, SendError
@@ -289,19 +290,29 @@ class Outbox:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> None:
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "error_code": error_code,
+            "error_message": error_message,
+            # A status callback may have raced ahead of us (Twilio answers, then calls back):
+            # decided inside the UPDATE, so a "delivered" committed meanwhile is never undone.
+            "status": case(
+                (or_(Message.status.is_(None), Message.status == PENDING), status), else_=Message.status
+            ),
+        }
+        if provider_message_id is not None:
+            values["provider_message_id"] = provider_message_id
+        if status != FAILED:
+            values["sent_at"] = self._clock.now()
         with self._sessions() as session:
-            row = session.get(Message, message_id)
-            assert row is not None
-            row.attempts = attempts
-            row.error_code = error_code
-            row.error_message = error_message
-            if provider_message_id is not None:
-                row.provider_message_id = provider_message_id
-            # A status callback may have raced ahead of us (Twilio answers, then calls back).
-            if row.status in (None, PENDING):
-                row.status = status
-            if status != FAILED:
-                row.sent_at = self._clock.now()
+            session.execute(
+                update(Message).where(Message.id == message_id).values(**values),
+                execution_options={"synchronize_session": False},  # no Message loaded here
+            )
             session.commit()
-            if provider_message_id is not None:
+            if provider_message_id is not None and session.scalar(
+                select(EarlyStatus.id).where(EarlyStatus.provider_message_id == provider_message_id).limit(1)
+            ):
+                row = session.get(Message, message_id)
+                assert row is not None
                 apply_early_statuses(session, row)
