@@ -266,9 +266,13 @@ def main() -> None:
                 for t in range(args.turns):
                     text = NEGOTIATION[t % len(NEGOTIATION)].format(root=root)
                     try:
-                        stats.add(negocia_turn(base, twilio, client, phone, text, args.timeout))
+                        latency = negocia_turn(base, twilio, client, phone, text, args.timeout)
                     except Exception:
                         stats.add(None, error=True)
+                        continue
+                    stats.add(latency)
+                    if latency is None:
+                        print(f"no reply: debtor {i} turn {t} {text!r}", flush=True)
 
             groups = {which: node.services[which].process.pid for which in ("server", "rasa", "actions")}  # type: ignore[union-attr]
             cpu_before = {which: group_cpu_s(pgid) for which, pgid in groups.items()}
