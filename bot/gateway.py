@@ -244,13 +244,14 @@ class Gateway:
 
     @staticmethod
     def _pending_query(public_id: str):  # type: ignore[no-untyped-def]
-        oldest = (
-            select(func.min(Message.id))
+        """The oldest pending message of the conversation (order is the debtor's order)."""
+        return (
+            select(Message.id, Message.media)
             .join(Conversation)
             .where(Conversation.public_id == public_id, Message.processing == Processing.PENDING)
-            .scalar_subquery()
+            .order_by(Message.id)
+            .limit(1)
         )
-        return select(Message.id, Message.media).where(Message.id == oldest)
 
     def _next_pending(self, public_id: str) -> tuple[int, bool] | None:
         """The oldest pending message of the conversation, and whether it announced media."""

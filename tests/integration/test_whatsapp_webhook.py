@@ -386,3 +386,22 @@ def test_replies_record_the_inbound_they_answer(
     inbound, reply = messages(session)
     assert reply.reply_to_id == inbound.id and reply.author == Author.BOT
     assert BotReply.from_payload(reply.text, reply.payload).buttons == [Button("Sim", "/affirm")]
+
+
+def test_pending_messages_run_oldest_first_even_when_accepted_together(
+    whatsapp: Container, dialogue: EchoDialogue, session: Session
+) -> None:
+    """Several messages stored before any turn ran (a burst, or a restart): one drain runs them
+    all, in the order they arrived, and marks each processed."""
+    from bot.gateway import Inbound
+    from server.db.models import Channel
+
+    accepted = [
+        whatsapp.gateway.accept(Inbound(Channel.WHATSAPP, ANA, text, f"SMorder{i}"))
+        for i, text in enumerate(["um", "dois", "três", "quatro"])
+    ]
+    assert len({a.conversation_id for a in accepted}) == 1
+    assert whatsapp.gateway.process_pending(accepted[0].conversation_id) == 4
+    assert [call[1] for call in dialogue.calls] == ["um", "dois", "três", "quatro"]
+    inbound = [m for m in messages(session) if m.direction == Direction.INBOUND]
+    assert [m.processing for m in inbound] == [Processing.PROCESSED] * 4
