@@ -206,11 +206,25 @@ class Gateway:
             return Accepted(public_id, message.id)
 
     def _conversation(self, session: Session, channel: Channel, address: str) -> Conversation:
+        """The address's conversation, created on its first message. Called first in its
+        transaction: when another writer (a reminder, another server) created it a moment ago,
+        the rollback loses nothing and the row is read again."""
         conversation = repo.conversation_by_address(session, channel, address)
-        if conversation is None:
-            conversation = Conversation(channel=channel, address=address)
-            session.add(conversation)
-            session.flush()
+        if conversation is not None:
+            return conversation
+        try:
+            return self._create_conversation(session, channel, address)
+        except IntegrityError:
+            session.rollback()
+            conversation = repo.conversation_by_address(session, channel, address)
+            if conversation is None:
+                raise
+            return conversation
+
+    def _create_conversation(self, session: Session, channel: Channel, address: str) -> Conversation:
+        conversation = Conversation(channel=channel, address=address)
+        session.add(conversation)
+        session.flush()
         return conversation
 
     # -- step 2 ---------------------------------------------------------------------------

@@ -405,3 +405,28 @@ def test_pending_messages_run_oldest_first_even_when_accepted_together(
     assert [call[1] for call in dialogue.calls] == ["um", "dois", "três", "quatro"]
     inbound = [m for m in messages(session) if m.direction == Direction.INBOUND]
     assert [m.processing for m in inbound] == [Processing.PROCESSED] * 4
+
+
+def test_a_conversation_created_meanwhile_by_another_writer_is_used(
+    whatsapp: Container, dialogue: EchoDialogue, session: Session
+) -> None:
+    """The first message of an address races another writer creating its conversation (a
+    reminder, another server): the message is stored in that conversation, no error."""
+    from bot.gateway import Gateway, Inbound
+    from server.db.models import Channel
+
+    class RacedGateway(Gateway):
+        def _create_conversation(self, s: Session, channel: Channel, address: str) -> Conversation:
+            with whatsapp.session_factory() as other:  # commits just before our insert
+                other.add(Conversation(channel=channel, address=address))
+                other.commit()
+            return super()._create_conversation(s, channel, address)
+
+    gateway = RacedGateway(
+        whatsapp.session_factory, dialogue, whatsapp.locks, whatsapp.outbox, whatsapp.clock
+    )
+    accepted = gateway.accept(Inbound(Channel.WHATSAPP, ANA, "oi", "SMrace1"))
+    assert accepted.message_id is not None and not accepted.duplicate
+    (conversation,) = session.scalars(select(Conversation).where(Conversation.address == ANA))
+    assert accepted.conversation_id == conversation.public_id
+    assert [m.text for m in messages(session)] == ["oi"]
