@@ -42,7 +42,11 @@ def handed_off(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
     _negocia(stack, "users", "create", EMAIL, "--role", "collector", stdin=PASSWORD + "\n")
     stack.say(HUGO, "oi")
     assert any("Total atualizado" in t for t in stack.say(HUGO, "81.818.181"))
-    [(public_id,)] = stack.query("SELECT public_id FROM conversations WHERE address = ?", HUGO)
+    # The sandbox conversation: within contact hours the running scheduler may already have
+    # sent Hugo's D+30 reminder on WhatsApp, which opens a second conversation at his number.
+    [(public_id,)] = stack.query(
+        "SELECT public_id FROM conversations WHERE channel = 'sandbox' AND address = ?", HUGO
+    )
     r = httpx.post(f"{stack.base_url}/internal/conversations/{public_id}/handoff",
                    json={"reason": "request_human", "note": "quer negociar com uma pessoa"},
                    headers={"Authorization": "Bearer e2e-token"}, timeout=30)  # fmt: skip
