@@ -233,28 +233,40 @@ class Gateway:
         """Run every pending turn of the conversation, oldest first; returns how many ran."""
         done = 0
         while True:
-            # One lock hold per message, not per drain: a Redis lock expires (no renewal).
-            with self._locks.hold(f"turn:{conversation_public_id}"):
-                # Looked up under the lock: another worker may have run the one _finish saw.
-                pending = self._next_pending(conversation_public_id)
-                if pending is None:
-                    return done
-                message_id, has_media = pending
-                try:
-                    self._run_turn(conversation_public_id, message_id, has_media)
-                except TurnDeferred:
-                    return done  # stays pending, later messages wait behind it: order holds
-                except Exception:
-                    # Marked processed anyway: one broken message must not block the sender's queue.
-                    log.exception("turn of message %s failed", message_id)
-                try:
-                    more = self._finish(conversation_public_id, message_id)
-                except Exception:
-                    log.exception("could not mark message %s processed", message_id)
-                    return done  # the database is gone: stop rather than spin
-                done += 1
-                if not more:
-                    return done  # a message accepted from now on schedules its own drain
+            ran, more = self._process_one(conversation_public_id)
+            done += ran
+            if not more:
+                return done
+
+    def process_next(self, conversation_public_id: str) -> bool:
+        """Run the oldest pending turn; True when another one waits. The turn pool then queues the
+        conversation again behind the others, so a sender who writes twenty messages in a row
+        holds a worker for one turn at a time, not for all twenty while other debtors wait."""
+        return self._process_one(conversation_public_id)[1]
+
+    def _process_one(self, conversation_public_id: str) -> tuple[int, bool]:
+        """(turns run, whether more are pending)."""
+        # One lock hold per message, not per drain: a Redis lock expires (no renewal).
+        with self._locks.hold(f"turn:{conversation_public_id}"):
+            # Looked up under the lock: another worker may have run the one _finish saw.
+            pending = self._next_pending(conversation_public_id)
+            if pending is None:
+                return 0, False
+            message_id, has_media = pending
+            try:
+                self._run_turn(conversation_public_id, message_id, has_media)
+            except TurnDeferred:
+                return 0, False  # stays pending, later messages wait behind it: order holds
+            except Exception:
+                # Marked processed anyway: one broken message must not block the sender's queue.
+                log.exception("turn of message %s failed", message_id)
+            try:
+                more = self._finish(conversation_public_id, message_id)
+            except Exception:
+                log.exception("could not mark message %s processed", message_id)
+                return 0, False  # the database is gone: stop rather than spin
+            # Not more: a message accepted from now on schedules its own turn.
+            return 1, more
 
     @staticmethod
     def _pending_query(public_id: str):  # type: ignore[no-untyped-def]

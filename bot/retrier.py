@@ -2,7 +2,7 @@
 
 A turn stays pending when the dialogue engine was unavailable (bot/gateway.py defers it) or when
 the server died while running it. Every ``interval_s`` this retrier looks for conversations with a
-pending message older than ``grace_s`` and schedules their ``process_pending`` on the turn pool
+pending message older than ``grace_s`` and schedules their ``process_next`` on the turn pool
 (which coalesces per conversation, and the conversation lock keeps each turn single). While the
 engine keeps failing, the interval doubles up to ``max_interval_s``; the first success resets it.
 Several server processes may each run one: the per-conversation lock makes that safe.
@@ -52,7 +52,7 @@ class PendingRetrier:
         gateway = self._gateway()
         conversations = gateway.pending_conversations(datetime.now(UTC) - self._grace)
         for public_id in conversations:
-            self._turns.schedule(public_id, functools.partial(gateway.process_pending, public_id))
+            self._turns.schedule(public_id, functools.partial(gateway.process_next, public_id))
         if conversations:
             log.info("retrying the pending turns of %d conversation(s)", len(conversations))
         return len(conversations)

@@ -191,7 +191,12 @@ def test_the_webhook_is_acknowledged_before_any_download(
     whatsapp.turns.close()
     whatsapp.turns = TurnRunner(workers=1)  # one turn thread, kept busy for a moment
     gate = threading.Event()
-    whatsapp.turns.schedule("busy", lambda: gate.wait(10))
+
+    def busy() -> bool:
+        gate.wait(10)
+        return False  # nothing more to run
+
+    whatsapp.turns.schedule("busy", busy)
     form = media_form(fake_twilio, (PNG, "image/png"))
     try:
         assert post(client, form) == 200

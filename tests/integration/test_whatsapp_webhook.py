@@ -407,6 +407,24 @@ def test_pending_messages_run_oldest_first_even_when_accepted_together(
     assert [m.processing for m in inbound] == [Processing.PROCESSED] * 4
 
 
+def test_process_next_runs_one_turn_and_says_whether_more_wait(
+    whatsapp: Container, dialogue: EchoDialogue, session: Session
+) -> None:
+    """What the turn pool calls: one turn per call, oldest first, True while another is pending."""
+    from bot.gateway import Inbound
+    from server.db.models import Channel
+
+    accepted = [
+        whatsapp.gateway.accept(Inbound(Channel.WHATSAPP, ANA, text, f"SMnext{i}"))
+        for i, text in enumerate(["um", "dois", "três"])
+    ]
+    conversation = accepted[0].conversation_id
+    assert [whatsapp.gateway.process_next(conversation) for _ in range(4)] == [True, True, False, False]
+    assert [call[1] for call in dialogue.calls] == ["um", "dois", "três"]
+    inbound = [m for m in messages(session) if m.direction == Direction.INBOUND]
+    assert [m.processing for m in inbound] == [Processing.PROCESSED] * 3
+
+
 def test_a_conversation_created_meanwhile_by_another_writer_is_used(
     whatsapp: Container, dialogue: EchoDialogue, session: Session
 ) -> None:

@@ -153,7 +153,7 @@ async def inbound(
     if accepted.conversation_id:
         # A retry of a stored message still schedules: a drain finds nothing, or what a crash left.
         container.turns.schedule(
-            accepted.conversation_id, partial(gateway.process_pending, accepted.conversation_id)
+            accepted.conversation_id, partial(gateway.process_next, accepted.conversation_id)
         )
     return _twiml()
 
