@@ -5,8 +5,9 @@ PostgreSQL + Redis (replies through the fake Twilio), beside bare Rasa's REST ch
     .venv/bin/python bench/load.py [--debtors 20] [--turns 24] [--ramp 1] [--long 300]
 
 Latency: webhook sent -> first reply received by the fake Twilio. A turn with no reply within
---timeout is lost. Each simulated debtor sends its next message as soon as the last reply came
-(no think time), so at N debtors the mean latency is about N / turns_per_s; the debtors start
+--timeout is lost. Each simulated debtor sends its next message as soon as its last turn is over
+(no think time; over = its inbound message marked processed, read from the database, which the
+server does after handing every reply to Twilio), so at N debtors the mean latency is about N / turns_per_s; the debtors start
 over --ramp seconds, on both sides. Also printed: CPU per turn of each process and of the whole
 machine, and the server's requests per turn by route. Ends with one line:
 turns_per_s=<n> bare_rasa_turns_per_s=<n> ratio=<n> p95_ms=<n> p99_ms=<n> errors=<n> lost=<n>
@@ -28,6 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,11 +88,47 @@ class Stats:
                 self.latencies.append(latency)
 
 
+class TurnWatch:
+    """Whether the server has finished a turn: the inbound message is marked processed only after
+    every reply of its turn was handed to Twilio. Pairing replies with turns this way (not by a
+    quiet gap after the first reply) keeps a turn's slower later replies from counting as the next
+    turn's reply, which let a debtor run ahead of its replies and pile messages up."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url.replace("postgresql+psycopg://", "postgresql://")
+        self._local = threading.local()
+
+    def processed(self, sid: str) -> bool:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = psycopg.connect(self._url, autocommit=True)
+        row = conn.execute(
+            "SELECT processing FROM messages WHERE provider_message_id = %s", (sid,)
+        ).fetchone()
+        return bool(row and row[0] == "processed")
+
+    def wait(self, sid: str, timeout: float) -> bool:
+        deadline, pause = time.monotonic() + timeout, 0.002
+        while not self.processed(sid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        return True
+
+
 def negocia_turn(
-    base: str, twilio: FakeTwilio, client: httpx.Client, phone: str, text: str, timeout: float
+    base: str,
+    twilio: FakeTwilio,
+    watch: TurnWatch,
+    client: httpx.Client,
+    phone: str,
+    text: str,
+    timeout: float,
 ) -> float | None:
     before = len(twilio.sent_to(phone))
-    body, headers = signed_post(inbound_form(phone, text, "SM" + uuid.uuid4().hex), base_url=base)
+    sid = "SM" + uuid.uuid4().hex
+    body, headers = signed_post(inbound_form(phone, text, sid), base_url=base)
     t0 = time.monotonic()
     r = client.post(base + "/channels/whatsapp", content=body, headers=headers)
     if r.status_code != 200:
@@ -99,11 +137,9 @@ def negocia_turn(
     if len(sent) <= before:
         return None
     latency = float(sent[before]["received_at"]) - t0  # type: ignore[arg-type]
-    # The rest of this turn's replies follow within milliseconds: wait for a quiet 50 ms so the
-    # next turn's first reply is not confused with this one's last.
-    count = len(sent)
-    while len(sent := twilio.wait_for_sent_to(phone, count + 1, 0.05)) > count:
-        count = len(sent)
+    # The next message goes only once this turn is over, as a debtor reads every reply first.
+    if not watch.wait(sid, max(timeout - latency, 1.0)):
+        return None
     return latency
 
 
@@ -252,12 +288,19 @@ def main() -> None:
             for which in ("actions", "rasa", "server"):
                 node.wait_up(which)
             base = node.base_url
+            watch = TurnWatch(url)
             client = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=args.debtors + 4))
             # Warm-up, as on the bare side: Rasa's first predictions build TensorFlow graphs.
             phone, root = debtors[args.debtors + 1]
             for t in range(args.turns):
                 negocia_turn(
-                    base, twilio, client, phone, NEGOTIATION[t % len(NEGOTIATION)].format(root=root), 60
+                    base,
+                    twilio,
+                    watch,
+                    client,
+                    phone,
+                    NEGOTIATION[t % len(NEGOTIATION)].format(root=root),
+                    60,
                 )
             stats = Stats()
 
@@ -266,7 +309,7 @@ def main() -> None:
                 for t in range(args.turns):
                     text = NEGOTIATION[t % len(NEGOTIATION)].format(root=root)
                     try:
-                        latency = negocia_turn(base, twilio, client, phone, text, args.timeout)
+                        latency = negocia_turn(base, twilio, watch, client, phone, text, args.timeout)
                     except Exception:
                         stats.add(None, error=True)
                         continue
@@ -304,7 +347,7 @@ def main() -> None:
                 for t in range(args.long):
                     text = root if t == 1 else ("quanto devo?" if t % 2 else "obrigado")
                     try:
-                        long_lat.append(negocia_turn(base, twilio, client, phone, text, args.timeout))
+                        long_lat.append(negocia_turn(base, twilio, watch, client, phone, text, args.timeout))
                     except Exception:
                         long_lat.append(None)
         finally:
