@@ -6,7 +6,8 @@ new validator and re-checks the (large) events schema on each call: measured wit
 built once). Validation stays, with the same errors; only the validator is built once.
 
 It also installs the turn guard (``install_turn_guard``): a turn that fails inside Rasa is
-reported to the gateway and not saved, and a retried turn is not run twice.
+reported to the gateway and not saved, and a retried turn is not run twice; and moves the SQL
+tracker store's queries off the event loop (``install_sql_tracker_store_offload``).
 
 Usage: ``.venv-rasa/bin/python scripts/rasa_run.py run --model ...`` (any `rasa` arguments).
 """
@@ -124,9 +125,78 @@ def install_turn_guard() -> None:
     MessageProcessor.handle_message = handle_message  # type: ignore[method-assign]
 
 
+# Set on a tracker by retrieve/save: how many of its events are in the events table.
+_STORED = "_negocia_stored_events"
+
+
+def install_sql_tracker_store_offload() -> None:
+    """Rasa's SQLTrackerStore, same table and rows, with two costs removed.
+
+    - Its queries ran on the event loop's thread (psycopg2 and sqlite3 block): while one
+      conversation's tracker was loaded or saved, every other conversation in this process
+      waited. py-spy under bench/load.py: ~30 % of Rasa's wall time in the tracker store, mostly
+      waiting on PostgreSQL. Here the same queries run in a worker thread.
+    - ``save`` counted the session's stored events with a subquery on every call to find which
+      events are new. The count is known from the ``retrieve`` (or ``save``) of this same tracker,
+      done under the same conversation lock (the lock store: one turn per conversation, across
+      instances); the count query runs only for a tracker that did not come from here.
+    """
+    import asyncio
+    import itertools
+    import json
+
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+    def retrieve_sync(self: SQLTrackerStore, sender_id: str, all_sessions: bool) -> Any:
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions).all()
+            events = [json.loads(row.data) for row in rows]
+        if not (self.domain and events):
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        if not all_sessions:  # a full history is not what save() counts against
+            setattr(tracker, _STORED, len(tracker.events))
+        return tracker
+
+    def save_sync(self: SQLTrackerStore, tracker: DialogueStateTracker) -> None:
+        with self.session_scope() as session:
+            stored = getattr(tracker, _STORED, None)
+            if stored is None:
+                stored = self._event_query(
+                    session, tracker.sender_id, fetch_events_from_all_sessions=False
+                ).count()
+            for event in itertools.islice(tracker.events, stored, len(tracker.events)):
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
+        setattr(tracker, _STORED, len(tracker.events))
+
+    async def _retrieve(self: SQLTrackerStore, sender_id: str, fetch_events_from_all_sessions: bool) -> Any:
+        return await asyncio.to_thread(retrieve_sync, self, sender_id, fetch_events_from_all_sessions)
+
+    async def save(self: SQLTrackerStore, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        await asyncio.to_thread(save_sync, self, tracker)
+
+    SQLTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
+    SQLTrackerStore.save = save  # type: ignore[method-assign]
+
+
 def main() -> None:
     install_cached_validator()
     install_turn_guard()
+    install_sql_tracker_store_offload()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"
