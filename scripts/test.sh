@@ -28,9 +28,11 @@ MODEL="$(.venv/bin/negocia train | tail -n 1)"
   --out var/rasa-test-results >var/rasa-test.log 2>&1 || { tail -n 60 var/rasa-test.log; cat var/rasa-test-results/failed_test_stories.yml 2>/dev/null; exit 1; }
 echo "conversation tests passed: $(grep -c '^- story:' tests/conversations/*.yml | awk -F: '{s+=$2} END {print s}') stories"
 
-# Issue #4 asks for 0.90. This machine measures 0.896 (the same data gave 0.910 on an earlier
-# one: TensorFlow's threaded training is not bit-reproducible across CPUs), so the gate sits at
-# 0.89 until the data is improved: it still fails on any real regression.
+# Issue #4 asks for 0.90, not met: this machine measures 0.893-0.896 (an earlier one gave 0.910
+# with older data; TensorFlow's threaded training is not bit-reproducible across CPUs). Tried on
+# 2026-12-01, all within 0.893-0.895: DIET 100 epochs + word bigrams, ~220 boundary examples and
+# label fixes, a logistic-regression intent head. The gate sits at 0.89: it still fails on any
+# real regression.
 echo "== NLU cross-validation: intent macro-F1 must be at least 0.89 (cached by the inputs' hash)"
 .venv/bin/python scripts/nlu_report.py --min-macro-f1 0.89 >var/nlu-report.txt 2>var/nlu-report.log \
   || { cat var/nlu-report.txt var/nlu-report.log; exit 1; }
