@@ -81,7 +81,11 @@ class NluReport:
 
 
 def nlu_inputs(root: Path = ROOT) -> list[Path]:
-    return [root / "config.yml", *sorted((root / "data" / "nlu").glob("*.yml"))]
+    return [
+        root / "config.yml",
+        *sorted((root / "data" / "nlu").glob("*.yml")),
+        *sorted((root / "rasa_components").glob("*.py")),  # custom components' code
+    ]
 
 
 # The parts of config.yml that NLU cross-validation uses: tuning the dialogue policies must not
@@ -96,7 +100,7 @@ def _nlu_config(path: Path) -> bytes:
 
 def fingerprint(root: Path = ROOT) -> str:
     """SHA-256 of the inputs that decide the result: config.yml's pipeline (not its policies) and
-    data/nlu/*.yml (and the folds)."""
+    data/nlu/*.yml, rasa_components/*.py (and the folds)."""
     digest = hashlib.sha256(f"folds={FOLDS}\n".encode())
     for path in nlu_inputs(root):
         # The name counts too: moving examples between files must not look unchanged.

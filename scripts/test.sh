@@ -8,9 +8,9 @@ export RASA_TELEMETRY_ENABLED=false
 mkdir -p var
 
 echo "== lint (ruff) and types (mypy)"
-.venv/bin/ruff check server bot actions tests bench
-.venv/bin/ruff format --check server bot actions tests bench
-.venv/bin/mypy server bot
+.venv/bin/ruff check server bot actions rasa_components tests bench
+.venv/bin/ruff format --check server bot actions rasa_components tests bench
+.venv/bin/mypy server bot rasa_components
 
 echo "== dependency audit: pip-audit of requirements/app.lock (queries PyPI's advisory data)"
 # Accepted vulnerabilities are listed here as --ignore-vuln <id> with the reason; none today.
@@ -28,13 +28,10 @@ MODEL="$(.venv/bin/negocia train | tail -n 1)"
   --out var/rasa-test-results >var/rasa-test.log 2>&1 || { tail -n 60 var/rasa-test.log; cat var/rasa-test-results/failed_test_stories.yml 2>/dev/null; exit 1; }
 echo "conversation tests passed: $(grep -c '^- story:' tests/conversations/*.yml | awk -F: '{s+=$2} END {print s}') stories"
 
-# Issue #4 asks for 0.90, not met: this machine measures 0.893-0.896 (an earlier one gave 0.910
-# with older data; TensorFlow's threaded training is not bit-reproducible across CPUs). Tried on
-# 2026-12-01, all within 0.893-0.895: DIET 100 epochs + word bigrams, ~220 boundary examples and
-# label fixes, a logistic-regression intent head. The gate sits at 0.89: it still fails on any
-# real regression.
-echo "== NLU cross-validation: intent macro-F1 must be at least 0.89 (cached by the inputs' hash)"
-.venv/bin/python scripts/nlu_report.py --min-macro-f1 0.89 >var/nlu-report.txt 2>var/nlu-report.log \
+# Issue #4's floor. The intent classifier (rasa_components/linear_intent.py) measures ~0.93;
+# DIET's own intent head stayed at 0.89-0.91 on this data (README, "NLU").
+echo "== NLU cross-validation: intent macro-F1 must be at least 0.90 (cached by the inputs' hash)"
+.venv/bin/python scripts/nlu_report.py --min-macro-f1 0.90 >var/nlu-report.txt 2>var/nlu-report.log \
   || { cat var/nlu-report.txt var/nlu-report.log; exit 1; }
 grep "intent macro-F1" var/nlu-report.txt
 

@@ -17,6 +17,8 @@ from server.settings import PROJECT_ROOT, Settings
 RASA_VERSION = "3.6.21"
 MODEL_INPUTS = ("domain.yml", "config.yml")
 DATA_DIR = "data"
+# Custom pipeline components: their code is part of the model as much as the data is.
+COMPONENTS_DIR = "rasa_components"
 
 
 def rasa_bin(root: Path = PROJECT_ROOT) -> Path:
@@ -26,6 +28,7 @@ def rasa_bin(root: Path = PROJECT_ROOT) -> Path:
 def model_inputs(root: Path = PROJECT_ROOT) -> list[Path]:
     files = [root / name for name in MODEL_INPUTS]
     files += sorted(p for p in (root / DATA_DIR).rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml"))
+    files += sorted((root / COMPONENTS_DIR).glob("*.py"))
     return files
 
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 CAIO, PAULA, OTTO, LIA = "+5531970000001", "+5531970000002", "+5531970000003", "+5531970000004"
 DAVI, JADE, OLGA = "+5531970000005", "+5531970000006", "+5531970000007"
-RITA = "+5531970000010"
+RITA, GIL = "+5531970000010", "+5531970000011"
 
 
 def joined(replies: list[str]) -> str:
@@ -126,3 +126,23 @@ def test_laughter_at_the_confirmation_is_not_a_yes(stack: Stack) -> None:
         RITA,
     ) == [(0,)]
     assert "Acordo fechado!" in joined(stack.say(RITA, "sim"))
+
+
+def test_two_messages_not_understood_in_a_row_go_to_a_person(stack: Stack) -> None:
+    """Gibberish at the confirmation is no yes: the trained model falls back (the intent
+    classifier's confidence stays under the FallbackClassifier's threshold), and the second
+    fallback in a row hands the conversation to a person."""
+    verified(stack, GIL, "14.141.414")
+    assert "pagamento único via PIX" in joined(stack.say(GIL, "quero pagar à vista no pix"))
+    first = joined(stack.say(GIL, "bkdbfks sjd"))
+    assert "atendente" not in first and "Acordo fechado!" not in first, first
+    second = joined(stack.say(GIL, "fjdksla fjdks"))
+    assert "atendente" in second and "Acordo fechado!" not in second, second
+    assert stack.query(
+        "SELECT reason FROM handoffs h JOIN conversations c ON c.id = h.conversation_id WHERE c.address = ?",
+        GIL,
+    ) == [("repeated_fallback",)]
+    assert stack.query(
+        "SELECT count(*) FROM agreements a JOIN conversations c ON c.id = a.conversation_id WHERE c.address = ?",
+        GIL,
+    ) == [(0,)]

@@ -53,4 +53,8 @@ def test_model_hash_changes_only_with_training_inputs(tmp_path: Path) -> None:
     assert model_hash(root) == first
     (root / "data" / "rules").mkdir()
     (root / "data" / "rules" / "r.yml").write_text("rules: []\n")
-    assert model_hash(root) != first
+    second = model_hash(root)
+    assert second != first
+    (root / "rasa_components").mkdir()
+    (root / "rasa_components" / "linear_intent.py").write_text("C = 1.0\n")
+    assert model_hash(root) != second
