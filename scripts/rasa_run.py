@@ -7,7 +7,8 @@ built once). Validation stays, with the same errors; only the validator is built
 
 It also installs the turn guard (``install_turn_guard``): a turn that fails inside Rasa is
 reported to the gateway and not saved, and a retried turn is not run twice; and moves the SQL
-tracker store's queries off the event loop (``install_sql_tracker_store_offload``).
+tracker store's queries off the event loop (``install_sql_tracker_store_offload``); and keeps the
+connections to the action server open between calls (``install_endpoint_keepalive``).
 
 Usage: ``.venv-rasa/bin/python scripts/rasa_run.py run --model ...`` (any `rasa` arguments).
 """
@@ -193,10 +194,72 @@ def install_sql_tracker_store_offload() -> None:
     SQLTrackerStore.save = save  # type: ignore[method-assign]
 
 
+# Below the action server's own keep-alive timeout (Sanic: 5 s), so the client gives an idle
+# connection up before the server closes it and a call never lands on a closing socket.
+KEEPALIVE_SECONDS = 2.0
+
+
+class _SharedSession:
+    """``async with`` over a long-lived session: entering returns it, leaving keeps it open."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> Any:
+        return self._session
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def install_endpoint_keepalive() -> None:
+    """One aiohttp session per endpoint configuration and event loop, instead of one per request.
+
+    Rasa's ``EndpointConfig.request`` opens a new ``ClientSession`` (a new connector, a new TCP
+    connection, a new connection for the action server to accept) for every action call: two to
+    four per turn. Requests, headers, auth, timeouts and errors are unchanged; only connections are
+    reused, and given up after ``KEEPALIVE_SECONDS`` idle.
+    """
+    import asyncio
+
+    import aiohttp
+    from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+    from rasa.utils.endpoints import EndpointConfig
+
+    sessions: dict[tuple[int, str, str, str], aiohttp.ClientSession] = {}
+
+    def session(self: EndpointConfig) -> Any:
+        loop = asyncio.get_running_loop()
+        key = (
+            id(loop),
+            str(self.url),
+            repr(sorted(self.headers.items())),
+            repr(sorted(self.basic_auth.items())),
+        )
+        shared = sessions.get(key)
+        if shared is None or shared.closed:
+            auth = (
+                aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+                if self.basic_auth
+                else None
+            )
+            shared = aiohttp.ClientSession(
+                headers=self.headers,
+                auth=auth,
+                timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+            )
+            sessions[key] = shared
+        return _SharedSession(shared)
+
+    EndpointConfig.session = session  # type: ignore[method-assign]
+
+
 def main() -> None:
     install_cached_validator()
     install_turn_guard()
     install_sql_tracker_store_offload()
+    install_endpoint_keepalive()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"
