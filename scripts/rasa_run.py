@@ -8,7 +8,9 @@ built once). Validation stays, with the same errors; only the validator is built
 It also installs the turn guard (``install_turn_guard``): a turn that fails inside Rasa is
 reported to the gateway and not saved, and a retried turn is not run twice; and moves the SQL
 tracker store's queries off the event loop (``install_sql_tracker_store_offload``); and keeps the
-connections to the action server open between calls (``install_endpoint_keepalive``).
+connections to the action server open between calls (``install_endpoint_keepalive``), resolves
+event classes by name once (``install_event_class_cache``) and computes a tracker's dialogue
+states once per prediction (``install_tracker_states_cache``).
 
 Usage: ``.venv-rasa/bin/python scripts/rasa_run.py run --model ...`` (any `rasa` arguments).
 """
@@ -255,11 +257,83 @@ def install_endpoint_keepalive() -> None:
     EndpointConfig.session = session  # type: ignore[method-assign]
 
 
+def install_event_class_cache() -> None:
+    """``Event.resolve_by_type`` with the name → class lookups remembered.
+
+    Rasa finds an event's class by walking every subclass of ``Event`` (recursively, with an
+    ``inspect.isabstract`` check on each) for every event it deserialises: a tracker of a few
+    hundred events loaded for each turn. py-spy under bench/load.py: ~8 % of Rasa's samples. A
+    name that resolves once resolves to the same class again; unknown names still take Rasa's own
+    path (its default or its ValueError).
+    """
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    known: dict[str, Any] = {}
+
+    def resolve_by_type(type_name: str, default: Any = None) -> Any:
+        cls = known.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            # Not a fallback default: the class Rasa found for this very name.
+            if cls is not None and getattr(cls, "type_name", None) == type_name:
+                known[type_name] = cls
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign,assignment]
+
+
+# Attribute on a tracker: {arguments: (events fingerprint, states)}.
+_STATES = "_negocia_states"
+
+
+def install_tracker_states_cache() -> None:
+    """``DialogueStateTracker.past_states`` computed once per tracker version and arguments.
+
+    Each action prediction replays the whole tracker into dialogue states three times: twice in
+    RulePolicy (rules matched on the message's text, then on its intent: same states) and once in
+    MemoizationPolicy (other arguments). The result depends only on the tracker's events, the
+    domain and the arguments, so it is kept on the tracker, keyed by the arguments, and reused
+    while the events are the same (their count and the last one). Callers get their own copy:
+    the featurizer edits the last state in place.
+    """
+    import json
+
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    original = DialogueStateTracker.past_states
+
+    def past_states(
+        self: DialogueStateTracker,
+        domain: Any,
+        omit_unset_slots: bool = False,
+        ignore_rule_only_turns: bool = False,
+        rule_only_data: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        key = (
+            id(domain),
+            omit_unset_slots,
+            ignore_rule_only_turns,
+            json.dumps(rule_only_data, sort_keys=True, default=str) if rule_only_data else "",
+        )
+        version = (len(self.events), id(self.events[-1]) if self.events else 0)
+        cache: dict[Any, Any] = self.__dict__.setdefault(_STATES, {})
+        hit = cache.get(key)
+        if hit is None or hit[0] != version:
+            hit = (version, original(self, domain, omit_unset_slots, ignore_rule_only_turns, rule_only_data))
+            cache[key] = hit
+        return [{name: dict(sub) for name, sub in state.items()} for state in hit[1]]
+
+    DialogueStateTracker.past_states = past_states  # type: ignore[method-assign]
+
+
 def main() -> None:
     install_cached_validator()
     install_turn_guard()
     install_sql_tracker_store_offload()
     install_endpoint_keepalive()
+    install_event_class_cache()
+    install_tracker_states_cache()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -93,3 +93,92 @@ def test_endpoint_requests_reuse_one_connection_and_keep_rasas_errors() -> None:
         EndpointConfig.session = original  # type: ignore[method-assign]
     assert len(peers) == 7
     assert len(set(peers)) == 1, "one kept-alive connection for every call"
+
+
+def test_event_classes_resolve_as_rasa_resolves_them() -> None:
+    from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+
+    original = Event.resolve_by_type
+    _launcher().install_event_class_cache()
+    try:
+        for _ in range(2):  # looked up, then remembered
+            assert Event.resolve_by_type("user") is UserUttered
+            assert Event.resolve_by_type("slot") is SlotSet
+        assert Event.resolve_by_type("no_such_event", ActionExecuted) is ActionExecuted
+        assert Event.resolve_by_type("no_such_event", SlotSet) is SlotSet  # a default is not remembered
+        with pytest.raises(ValueError, match="Unknown event name 'no_such_event'"):
+            Event.resolve_by_type("no_such_event")
+        event = Event.from_parameters({"event": "slot", "name": "negotiation_stage", "value": "offered"})
+        assert event == SlotSet("negotiation_stage", "offered")
+    finally:
+        Event.resolve_by_type = original  # type: ignore[method-assign]
+
+
+def _negotiation_events() -> list:  # type: ignore[type-arg]
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActiveLoop,
+        SessionStarted,
+        SlotSet,
+        UserUtteranceReverted,
+        UserUttered,
+    )
+
+    def user(intent: str, text: str) -> UserUttered:
+        return UserUttered(text, {"name": intent, "confidence": 0.99})
+
+    return [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        SlotSet("identity_status", "unverified"),
+        ActionExecuted("action_listen"),
+        user("greet", "oi"),
+        ActionExecuted("identity_form"),
+        ActiveLoop("identity_form"),
+        SlotSet("requested_slot", "cnpj_root"),
+        ActionExecuted("action_listen"),
+        user("inform_cnpj", "12.345.678"),
+        SlotSet("cnpj_root", "12345678"),
+        SlotSet("identity_status", "verified"),
+        ActiveLoop(None),
+        ActionExecuted("identity_form"),
+        ActionExecuted("action_listen"),
+        user("nlu_fallback", "asdf"),
+        UserUtteranceReverted(),
+        ActionExecuted("action_listen"),
+        user("request_installments", "quero parcelar em 10x"),
+        SlotSet("negotiation_stage", "offered"),
+        ActionExecuted("action_listen"),
+    ]
+
+
+def test_tracker_states_match_rasas_for_every_version_of_the_tracker() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    original = DialogueStateTracker.past_states
+    events = _negotiation_events()
+    arguments = [
+        {},
+        {"ignore_rule_only_turns": True, "rule_only_data": {"slots": ["requested_slot"], "loops": []}},
+        {"omit_unset_slots": True},
+    ]
+    expected = []
+    for n in range(1, len(events) + 1):
+        tracker = DialogueStateTracker.from_events("t", events[:n], domain.slots)
+        expected.append([original(tracker, domain, **kw) for kw in arguments])
+
+    _launcher().install_tracker_states_cache()
+    try:
+        tracker = DialogueStateTracker.from_events("t", [], domain.slots)
+        for n, event in enumerate(events):
+            tracker.update(event)  # the same tracker grows, as in a turn
+            for kw, states in zip(arguments, expected[n], strict=True):
+                first = tracker.past_states(domain, **kw)
+                assert first == states
+                first[-1].clear()  # the featurizer edits what it gets; the cache is not touched
+                first[0]["slots"] = {}
+                assert tracker.past_states(domain, **kw) == states
+    finally:
+        DialogueStateTracker.past_states = original  # type: ignore[method-assign]
