@@ -117,7 +117,9 @@ def test_event_classes_resolve_as_rasa_resolves_them() -> None:
 def _negotiation_events() -> list:  # type: ignore[type-arg]
     from rasa.shared.core.events import (
         ActionExecuted,
+        ActionReverted,
         ActiveLoop,
+        Restarted,
         SessionStarted,
         SlotSet,
         UserUtteranceReverted,
@@ -148,7 +150,19 @@ def _negotiation_events() -> list:  # type: ignore[type-arg]
         ActionExecuted("action_listen"),
         user("request_installments", "quero parcelar em 10x"),
         SlotSet("negotiation_stage", "offered"),
+        ActionExecuted("action_present_offers", hide_rule_turn=True),  # a rule-only turn
+        ActionExecuted("action_listen", hide_rule_turn=True),
+        user("thank", "obrigado"),
+        ActionExecuted("utter_you_are_welcome"),
+        ActionReverted(),  # history rewritten: the replay starts over
         ActionExecuted("action_listen"),
+        user("goodbye", "tchau"),
+        Restarted(),
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        user("greet", "oi de novo"),
+        ActionExecuted("utter_greet"),
     ]
 
 
