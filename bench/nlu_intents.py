@@ -54,14 +54,18 @@ def configs() -> dict[str, dict[str, Any]]:
 
 
 async def evaluate(name: str, config: dict[str, Any], folds: int, seed: int) -> dict[str, float]:
+    import logging
+
     import rasa.model_training
     from rasa.core.agent import Agent
     from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
     from rasa.shared.nlu.training_data.loading import load_data
     from rasa.shared.nlu.training_data.training_data import TrainingData
+    from rasa.utils.log_utils import configure_structlog
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
+    configure_structlog(logging.WARNING)  # no debug line per parsed message
     data = load_data(str(ROOT / "data" / "nlu"))
     examples = data.intent_examples
     gold = [e.get("intent") for e in examples]
