@@ -321,6 +321,7 @@ def main() -> None:
             cpu_before = {which: group_cpu_s(pgid) for which, pgid in groups.items()}
             machine_before, bench_before = machine_cpu_s(), time.process_time()
             routes_before = route_counts(base)
+            print(f"warm-up done: {args.debtors} debtors start", flush=True)
             elapsed = run_concurrent(args.debtors, debtor, args.ramp)
             turns = args.debtors * args.turns
             tps = len(stats.latencies) / elapsed

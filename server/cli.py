@@ -43,7 +43,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("Configuração insegura para produção:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     # log_config=None: uvicorn's loggers go through our JSON, masking handler.
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    uvicorn.run(
+        create_app(settings, freeze_heap_on_start=True),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+    )
     return 0
 
 

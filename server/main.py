@@ -37,6 +37,7 @@ from server.api.routes import (
 )
 from server.container import Container, build_container
 from server.dunning_runtime import InProcessDunning
+from server.gc_tuning import freeze_heap
 from server.middleware import (
     BodySizeLimitMiddleware,
     IpRateLimitMiddleware,
@@ -61,7 +62,13 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors}, status_code=422)
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    freeze_heap_on_start: bool = False,
+) -> FastAPI:
+    """``freeze_heap_on_start``: for a server process (`negocia serve`), see server/gc_tuning.py."""
     settings = settings or (container.settings if container else get_settings())
     if settings.is_production and (problems := settings.production_problems()):
         raise RuntimeError("configuração insegura para produção: " + "; ".join(problems))
@@ -83,6 +90,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 lambda: c.gateway, c.turns, c.engine_health,
                 interval_s=settings.engine_retry_seconds, max_interval_s=settings.engine_retry_max_seconds,
             ).start()  # fmt: skip
+        if freeze_heap_on_start:
+            freeze_heap()
         try:
             yield
         finally:

@@ -196,3 +196,31 @@ def test_tracker_states_match_rasas_for_every_version_of_the_tracker() -> None:
                 assert tracker.past_states(domain, **kw) == states
     finally:
         DialogueStateTracker.past_states = original  # type: ignore[method-assign]
+
+
+def test_heap_is_frozen_once_the_model_is_loaded() -> None:
+    import asyncio
+    import gc
+
+    import rasa.core.run
+
+    original, thresholds = rasa.core.run.load_agent_on_start, gc.get_threshold()
+    seen: list[int] = []
+
+    async def load_agent_on_start(*args: object) -> str:
+        seen.append(gc.get_freeze_count())  # nothing frozen while the model loads
+        return "agent"
+
+    rasa.core.run.load_agent_on_start = load_agent_on_start  # type: ignore[assignment]
+    gc.unfreeze()
+    try:
+        module = _launcher()
+        module.install_gc_freeze()
+        assert asyncio.run(rasa.core.run.load_agent_on_start("model", None, None, None, None)) == "agent"
+        assert seen == [0]
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == module.GC_THRESHOLDS
+    finally:
+        rasa.core.run.load_agent_on_start = original  # type: ignore[assignment]
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
