@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,34 +83,64 @@ def parse_rasa_replies(data: list[dict[str, Any]]) -> list[BotReply]:
     return replies
 
 
-class RasaRestEngine:
-    """Talks to ``rasa run`` through its REST channel (``/webhooks/rest/webhook``)."""
+def instance_order(sender: str, count: int) -> list[int]:
+    """The Rasa instances to try for a conversation: its own first, by a stable hash of its id
+    (so its turns land where its dialogue states are cached), then the others in turn."""
+    first = zlib.crc32(sender.encode()) % count
+    return [(first + k) % count for k in range(count)]
 
-    def __init__(self, base_url: str, timeout_s: float = 30.0, auth_token: str | None = None) -> None:
-        self._client = httpx.Client(base_url=base_url, timeout=timeout_s)
+
+# Errors raised before a request reached the instance: another instance may take the turn, it
+# cannot have run twice. Anything later (a timeout mid-turn) is the retry's business.
+NOT_REACHED = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+class RasaRestEngine:
+    """Talks to ``rasa run`` through its REST channel (``/webhooks/rest/webhook``).
+
+    Given several instances (``rasa run`` processes sharing the tracker store and Redis lock
+    store), each conversation goes to its own one, and to the next when that one is down."""
+
+    def __init__(
+        self, base_urls: str | Sequence[str], timeout_s: float = 30.0, auth_token: str | None = None
+    ) -> None:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        if not urls:
+            raise ValueError("at least one Rasa URL is needed")
+        self._clients = [httpx.Client(base_url=url, timeout=timeout_s) for url in urls]
         # Rasa's HTTP API (/status, trackers) needs the token when `rasa run --auth-token` is set.
         self._auth = {"token": auth_token} if auth_token else {}
 
     def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
-        try:
-            response = self._client.post(
-                "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
-            )
-            response.raise_for_status()
-            data = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise DialogueUnavailable(str(exc)) from exc
-        failed = turn_failure(data)
-        if failed:
-            raise DialogueUnavailable(failed)
-        return parse_rasa_replies(data)
+        body = {"sender": sender, "message": text, "metadata": metadata}
+        unreached: Exception | None = None
+        for index in instance_order(sender, len(self._clients)):
+            try:
+                response = self._clients[index].post("/webhooks/rest/webhook", json=body)
+                response.raise_for_status()
+                data = response.json()
+            except NOT_REACHED as exc:
+                unreached = exc
+                continue
+            except (httpx.HTTPError, ValueError) as exc:
+                raise DialogueUnavailable(str(exc)) from exc
+            failed = turn_failure(data)
+            if failed:
+                raise DialogueUnavailable(failed)
+            return parse_rasa_replies(data)
+        raise DialogueUnavailable(str(unreached))
 
     def is_ready(self) -> bool:
+        """Whether some instance has its model loaded (that one can take every conversation)."""
+        return any(self._ready(client) for client in self._clients)
+
+    def _ready(self, client: httpx.Client) -> bool:
         try:
-            response = self._client.get("/status", params=self._auth, timeout=3)
+            response = client.get("/status", params=self._auth, timeout=3)
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and bool(response.json().get("model_file"))
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients:
+            client.close()

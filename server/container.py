@@ -80,7 +80,7 @@ class Container:
         if self.tracker_sync is None:
             token = self.settings.rasa_auth_token
             sync = RasaTrackerSync(
-                self.settings.resolved_rasa_url, token.get_secret_value() if token else None
+                self.settings.resolved_rasa_urls, token.get_secret_value() if token else None
             )
             self.closers.append(sync.close)
             self.tracker_sync = sync
@@ -187,7 +187,7 @@ def build_container(settings: Settings) -> Container:
         channels[Channel.WHATSAPP] = whatsapp_channel(settings, session_factory, clock)
     token = settings.rasa_auth_token
     dialogue = RasaRestEngine(
-        settings.resolved_rasa_url, settings.rasa_timeout_s, token.get_secret_value() if token else None
+        settings.resolved_rasa_urls, settings.rasa_timeout_s, token.get_secret_value() if token else None
     )
     closers: list[Callable[[], None]] = [dialogue.close]
     if settings.telegram_bot_token is not None:

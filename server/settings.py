@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     http_port: int = 8000
     rasa_port: int = 5005
     actions_port: int = 5055
-    rasa_url: str | None = None  # default: http://127.0.0.1:{rasa_port}
+    # default: http://127.0.0.1:{rasa_port}; several instances comma-separated (see docs/deploy.md)
+    rasa_url: str | None = None
     rasa_timeout_s: float = 30.0
 
     # Shared secret between the action server and the internal API.
@@ -118,8 +119,10 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Path.home() / ".cache" / "negocia" / "models"
 
     @property
-    def resolved_rasa_url(self) -> str:
-        return self.rasa_url or f"http://127.0.0.1:{self.rasa_port}"
+    def resolved_rasa_urls(self) -> list[str]:
+        """Every Rasa instance the gateway may send a conversation to."""
+        urls = [url.strip() for url in (self.rasa_url or "").split(",") if url.strip()]
+        return urls or [f"http://127.0.0.1:{self.rasa_port}"]
 
     @property
     def whatsapp_enabled(self) -> bool:

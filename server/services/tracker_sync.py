@@ -8,10 +8,13 @@ resumes with no stale form, no repeated question and the agreement known.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+
+from bot.dialogue import NOT_REACHED, instance_order
 
 # Slots of domain.yml that describe a negotiation in progress; all cleared on resume.
 NEGOTIATION_SLOTS = ("current_quote", "pending_option", "offer_buttons", "payment_date")
@@ -48,22 +51,33 @@ def resume_events(resume: Resume) -> list[dict[str, Any]]:
 
 
 class RasaTrackerSync:
-    """Rasa's HTTP API (``rasa run --enable-api``, bound to 127.0.0.1, optional ``--auth-token``)."""
+    """Rasa's HTTP API (``rasa run --enable-api``, bound to 127.0.0.1, optional ``--auth-token``);
+    with several instances, the conversation's own first (as the dialogue engine routes it)."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 10.0) -> None:
-        self._client = httpx.Client(base_url=base_url, timeout=timeout_s)
+    def __init__(
+        self, base_urls: str | Sequence[str], token: str | None = None, timeout_s: float = 10.0
+    ) -> None:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        self._clients = [httpx.Client(base_url=url, timeout=timeout_s) for url in urls]
         self._params = {"token": token} if token else {}
 
     def resume(self, sender: str, resume: Resume) -> None:
-        try:
-            response = self._client.post(
-                f"/conversations/{sender}/tracker/events",
-                params={**self._params, "include_events": "NONE"},
-                json=resume_events(resume),
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise TrackerSyncError(str(exc)) from exc
+        unreached: Exception | None = None
+        for index in instance_order(sender, len(self._clients)):
+            try:
+                response = self._clients[index].post(
+                    f"/conversations/{sender}/tracker/events",
+                    params={**self._params, "include_events": "NONE"},
+                    json=resume_events(resume),
+                )
+                response.raise_for_status()
+                return
+            except NOT_REACHED as exc:
+                unreached = exc
+            except httpx.HTTPError as exc:
+                raise TrackerSyncError(str(exc)) from exc
+        raise TrackerSyncError(str(unreached))
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients:
+            client.close()

@@ -1,0 +1,174 @@
+"""Several Rasa instances behind the gateway (NEGOCIA_RASA_URL with commas): a conversation sticks
+to its own instance, moves to another only when its own cannot be reached, and a turn that may have
+run is never sent to a second instance."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from bot.dialogue import DialogueUnavailable, RasaRestEngine, instance_order
+from server.services.tracker_sync import RasaTrackerSync, Resume, TrackerSyncError
+from server.settings import Settings
+
+
+class FakeRasa:
+    """A REST channel answering with its own name; records what it received."""
+
+    def __init__(self, name: str, *, status: int = 200, delay_s: float = 0.0, model: bool = True) -> None:
+        self.name, self.status, self.delay_s, self.model = name, status, delay_s, model
+        self.received: list[tuple[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.received.append((self.path, body))
+                time.sleep(fake.delay_s)
+                message = body.get("message") if isinstance(body, dict) else None
+                self._answer(fake.status, [{"recipient_id": "x", "text": f"{fake.name}: {message}"}])
+
+            def do_GET(self) -> None:
+                self._answer(200, {"model_file": "m.tar.gz" if fake.model else None})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_url() -> str:
+    """A loopback port nothing listens on (an instance that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[FakeRasa, FakeRasa]]:
+    a, b = FakeRasa("a"), FakeRasa("b")
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def test_settings_read_several_instances() -> None:
+    settings = Settings(_env_file=None, rasa_url=" http://h1:5005 , http://h2:5006,")  # type: ignore[call-arg]
+    assert settings.resolved_rasa_urls == ["http://h1:5005", "http://h2:5006"]
+    one = Settings(_env_file=None, rasa_port=5010)  # type: ignore[call-arg]
+    assert one.resolved_rasa_urls == ["http://127.0.0.1:5010"]
+
+
+def test_instance_order_tries_every_instance_once_starting_from_a_stable_one() -> None:
+    for sender in ("c1", "c2", "abc"):
+        order = instance_order(sender, 3)
+        assert sorted(order) == [0, 1, 2]
+        assert order == instance_order(sender, 3)
+    assert {instance_order(f"c{i}", 2)[0] for i in range(20)} == {0, 1}
+
+
+def test_each_conversation_sticks_to_one_instance_and_both_get_conversations(
+    pair: tuple[FakeRasa, FakeRasa],
+) -> None:
+    a, b = pair
+    engine = RasaRestEngine([a.url, b.url])
+    try:
+        for i in range(12):
+            for turn in range(3):
+                replies = engine.send(f"conv-{i}", f"t{turn}", {})
+                assert replies[0].text.endswith(f": t{turn}")
+    finally:
+        engine.close()
+    by_instance = {fake.name: {body["sender"] for _path, body in fake.received} for fake in (a, b)}
+    assert by_instance["a"] and by_instance["b"]
+    assert not by_instance["a"] & by_instance["b"]  # no conversation on both
+    assert len(a.received) + len(b.received) == 36  # every turn sent exactly once
+
+
+def test_a_conversation_moves_to_another_instance_only_while_its_own_is_down(
+    pair: tuple[FakeRasa, FakeRasa],
+) -> None:
+    a, _b = pair
+    down = closed_url()
+    engine = RasaRestEngine([down, a.url])
+    sender = next(f"c{i}" for i in range(50) if instance_order(f"c{i}", 2)[0] == 0)  # homed on `down`
+    try:
+        assert engine.send(sender, "oi", {})[0].text == "a: oi"
+        assert [body["sender"] for _path, body in a.received] == [sender]
+        assert engine.is_ready()  # one instance up is enough to take every conversation
+    finally:
+        engine.close()
+    everything_down = RasaRestEngine([closed_url(), closed_url()])
+    try:
+        with pytest.raises(DialogueUnavailable):
+            everything_down.send(sender, "oi", {})
+        assert not everything_down.is_ready()
+    finally:
+        everything_down.close()
+
+
+@pytest.mark.parametrize("failure", ["error", "timeout"])
+def test_a_turn_that_reached_its_instance_is_not_sent_to_another(failure: str) -> None:
+    home = FakeRasa("home", status=500) if failure == "error" else FakeRasa("home", delay_s=1.0)
+    other = FakeRasa("other")
+    engine = RasaRestEngine([home.url, other.url], timeout_s=0.3)
+    sender = next(f"c{i}" for i in range(50) if instance_order(f"c{i}", 2)[0] == 0)
+    try:
+        with pytest.raises(DialogueUnavailable):
+            engine.send(sender, "sim", {})
+        assert len(home.received) == 1
+        assert other.received == []  # it may have run there: the gateway's retry decides
+    finally:
+        engine.close()
+        home.stop()
+        other.stop()
+
+
+def test_an_instance_without_its_model_is_not_ready() -> None:
+    loading = FakeRasa("loading", model=False)
+    engine = RasaRestEngine([loading.url])
+    try:
+        assert not engine.is_ready()
+    finally:
+        engine.close()
+        loading.stop()
+
+
+def test_tracker_sync_reaches_the_conversation_through_any_live_instance(
+    pair: tuple[FakeRasa, FakeRasa],
+) -> None:
+    a, _b = pair
+    sender = next(f"c{i}" for i in range(50) if instance_order(f"c{i}", 2)[0] == 0)
+    sync = RasaTrackerSync([closed_url(), a.url], token="t0k")
+    try:
+        sync.resume(sender, Resume())
+    finally:
+        sync.close()
+    assert [path.split("?")[0] for path, _body in a.received] == [f"/conversations/{sender}/tracker/events"]
+    dead = RasaTrackerSync([closed_url()])
+    try:
+        with pytest.raises(TrackerSyncError):
+            dead.resume(sender, Resume())
+    finally:
+        dead.close()
