@@ -2,7 +2,7 @@
 PostgreSQL + Redis (replies through the fake Twilio), beside bare Rasa's REST channel serving
 `rasa init`'s model; then one 300-turn conversation (turns 1-20 against 280-300).
 
-    .venv/bin/python bench/load.py [--debtors 20] [--turns 24] [--ramp 1] [--long 300]
+    .venv/bin/python bench/load.py [--debtors 20] [--turns 24] [--ramp 1] [--long 300] [--rasa-pairs 1]
 
 Latency: webhook sent -> first reply received by the fake Twilio. A turn with no reply within
 --timeout is lost. Each simulated debtor sends its next message as soon as its last turn is over
@@ -264,6 +264,7 @@ def main() -> None:
     ap.add_argument("--ramp", type=float, default=1.0, help="seconds over which the debtors start")
     ap.add_argument("--long", type=int, default=300)
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--rasa-pairs", type=int, default=1, help="Rasa + action-server pairs behind the server")
     args = ap.parse_args()
     twilio = FakeTwilio().start()
     tmp = Path(tempfile.mkdtemp(prefix="negocia-load-"))
@@ -276,15 +277,30 @@ def main() -> None:
             "NEGOCIA_LOG_LEVEL": "WARNING",
             "NEGOCIA_RATE_LIMIT_ENABLED": "false",  # one simulated debtor writes 300 times in minutes
         }  # fmt: skip
+        # Pairs beyond the first: their own Rasa and action server on the same database and Redis,
+        # listed with the first one's in the server's NEGOCIA_RASA_URL.
+        pairs = [make_node(f"load-pair{k}", tmp, url, REDIS_URL, extra) for k in range(1, args.rasa_pairs)]
+        if pairs:
+            rasa_port = str(free_port())
+            extra["NEGOCIA_RASA_PORT"] = rasa_port
+            extra["NEGOCIA_RASA_URL"] = ",".join(
+                f"http://127.0.0.1:{port}" for port in [rasa_port, *(p.env["NEGOCIA_RASA_PORT"] for p in pairs)]
+            )
         node = make_node("load", tmp, url, REDIS_URL, extra)
         debtors = portfolio(args.debtors, tmp / "carteira.csv")
         full = {**os.environ, **node.env}
         subprocess.run([str(NEGOCIA), "db", "upgrade"], env=full, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([str(NEGOCIA), "import-portfolio", str(tmp / "carteira.csv")], env=full, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
+        for pair in pairs:
+            for which in ("actions", "rasa"):
+                pair.start(which)
         for which in ("actions", "rasa", "server"):
             node.start(which)
         try:
+            for pair in pairs:
+                for which in ("actions", "rasa"):
+                    pair.wait_up(which)
             for which in ("actions", "rasa", "server"):
                 node.wait_up(which)
             base = node.base_url
@@ -318,6 +334,8 @@ def main() -> None:
                         print(f"no reply: debtor {i} turn {t} {text!r}", flush=True)
 
             groups = {which: node.services[which].process.pid for which in ("server", "rasa", "actions")}  # type: ignore[union-attr]
+            for k, pair in enumerate(pairs, start=2):
+                groups.update({f"{which}{k}": pair.services[which].process.pid for which in ("rasa", "actions")})  # type: ignore[union-attr]
             cpu_before = {which: group_cpu_s(pgid) for which, pgid in groups.items()}
             machine_before, bench_before = machine_cpu_s(), time.process_time()
             routes_before = route_counts(base)
@@ -353,6 +371,8 @@ def main() -> None:
                         long_lat.append(None)
         finally:
             node.stop_all()
+            for pair in pairs:
+                pair.stop_all()
             twilio.stop()
     bare_elapsed, bare = bare_rasa(args.debtors, args.turns, args.ramp)
     bare_tps = len(bare.latencies) / bare_elapsed

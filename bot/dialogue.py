@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,8 +86,8 @@ def parse_rasa_replies(data: list[dict[str, Any]]) -> list[BotReply]:
 
 
 def instance_order(sender: str, count: int) -> list[int]:
-    """The Rasa instances to try for a conversation: its own first, by a stable hash of its id
-    (so its turns land where its dialogue states are cached), then the others in turn."""
+    """The Rasa instances in a conversation's own order: from a stable hash of its id, then the
+    others in turn (how ties between equally busy instances are broken)."""
     first = zlib.crc32(sender.encode()) % count
     return [(first + k) % count for k in range(count)]
 
@@ -93,13 +95,19 @@ def instance_order(sender: str, count: int) -> list[int]:
 # Errors raised before a request reached the instance: another instance may take the turn, it
 # cannot have run twice. Anything later (a timeout mid-turn) is the retry's business.
 NOT_REACHED = (httpx.ConnectError, httpx.ConnectTimeout)
+# How long an instance that refused a connection is tried only after the others.
+DOWN_FOR_S = 5.0
 
 
 class RasaRestEngine:
     """Talks to ``rasa run`` through its REST channel (``/webhooks/rest/webhook``).
 
     Given several instances (``rasa run`` processes sharing the tracker store and Redis lock
-    store), each conversation goes to its own one, and to the next when that one is down."""
+    store), each turn goes to the one with the fewest turns in flight from this process (a
+    conversation's turns never overlap: the gateway runs them one at a time, and Rasa's lock store
+    guards the tracker), and to the next when that one cannot be reached. Rasa keeps nothing of a
+    conversation between turns that the tracker store does not hold, so any instance will do;
+    by load, a few busy conversations cannot pile up on one instance as a hash would let them."""
 
     def __init__(
         self, base_urls: str | Sequence[str], timeout_s: float = 30.0, auth_token: str | None = None
@@ -108,22 +116,40 @@ class RasaRestEngine:
         if not urls:
             raise ValueError("at least one Rasa URL is needed")
         self._clients = [httpx.Client(base_url=url, timeout=timeout_s) for url in urls]
+        self._in_flight = [0] * len(urls)
+        self._down_until = [0.0] * len(urls)  # refused a connection: tried last until then
+        self._guard = threading.Lock()
         # Rasa's HTTP API (/status, trackers) needs the token when `rasa run --auth-token` is set.
         self._auth = {"token": auth_token} if auth_token else {}
 
     def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         body = {"sender": sender, "message": text, "metadata": metadata}
         unreached: Exception | None = None
-        for index in instance_order(sender, len(self._clients)):
+        with self._guard:
+            now = time.monotonic()
+            order = sorted(
+                instance_order(sender, len(self._clients)),
+                key=lambda i: (self._down_until[i] > now, self._in_flight[i]),
+            )
+        for index in order:
+            with self._guard:
+                self._in_flight[index] += 1
             try:
                 response = self._clients[index].post("/webhooks/rest/webhook", json=body)
                 response.raise_for_status()
                 data = response.json()
             except NOT_REACHED as exc:
                 unreached = exc
+                with self._guard:
+                    self._down_until[index] = time.monotonic() + DOWN_FOR_S
                 continue
             except (httpx.HTTPError, ValueError) as exc:
                 raise DialogueUnavailable(str(exc)) from exc
+            finally:
+                with self._guard:
+                    self._in_flight[index] -= 1
+            with self._guard:
+                self._down_until[index] = 0.0
             failed = turn_failure(data)
             if failed:
                 raise DialogueUnavailable(failed)

@@ -1,6 +1,6 @@
-"""Several Rasa instances behind the gateway (NEGOCIA_RASA_URL with commas): a conversation sticks
-to its own instance, moves to another only when its own cannot be reached, and a turn that may have
-run is never sent to a second instance."""
+"""Several Rasa instances behind the gateway (NEGOCIA_RASA_URL with commas): turns go to the least
+busy instance, an instance that cannot be reached is passed over, and a turn that may have run is
+never sent to a second instance."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -88,22 +89,32 @@ def test_instance_order_tries_every_instance_once_starting_from_a_stable_one() -
     assert {instance_order(f"c{i}", 2)[0] for i in range(20)} == {0, 1}
 
 
-def test_each_conversation_sticks_to_one_instance_and_both_get_conversations(
-    pair: tuple[FakeRasa, FakeRasa],
-) -> None:
+def test_concurrent_turns_spread_over_the_instances_by_load() -> None:
+    a, b = FakeRasa("a", delay_s=0.3), FakeRasa("b", delay_s=0.3)
+    engine = RasaRestEngine([a.url, b.url])
+    # Every conversation's hash picks the first instance: only the load can send one to b.
+    senders = [f"c{i}" for i in range(50) if instance_order(f"c{i}", 2)[0] == 0][:6]
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda s: engine.send(s, "oi", {})[0].text, senders))
+    finally:
+        engine.close()
+        a.stop()
+        b.stop()
+    assert sorted(replies) == ["a: oi"] * 3 + ["b: oi"] * 3
+    assert len(a.received) + len(b.received) == 6  # every turn sent exactly once
+
+
+def test_a_quiet_conversation_stays_on_one_instance(pair: tuple[FakeRasa, FakeRasa]) -> None:
     a, b = pair
     engine = RasaRestEngine([a.url, b.url])
     try:
-        for i in range(12):
-            for turn in range(3):
-                replies = engine.send(f"conv-{i}", f"t{turn}", {})
-                assert replies[0].text.endswith(f": t{turn}")
+        for turn in range(5):
+            engine.send("c7", f"t{turn}", {})
     finally:
         engine.close()
-    by_instance = {fake.name: {body["sender"] for _path, body in fake.received} for fake in (a, b)}
-    assert by_instance["a"] and by_instance["b"]
-    assert not by_instance["a"] & by_instance["b"]  # no conversation on both
-    assert len(a.received) + len(b.received) == 36  # every turn sent exactly once
+    home = (a, b)[instance_order("c7", 2)[0]]
+    assert [body["message"] for _path, body in home.received] == [f"t{turn}" for turn in range(5)]
 
 
 def test_a_conversation_moves_to_another_instance_only_while_its_own_is_down(
@@ -115,7 +126,8 @@ def test_a_conversation_moves_to_another_instance_only_while_its_own_is_down(
     sender = next(f"c{i}" for i in range(50) if instance_order(f"c{i}", 2)[0] == 0)  # homed on `down`
     try:
         assert engine.send(sender, "oi", {})[0].text == "a: oi"
-        assert [body["sender"] for _path, body in a.received] == [sender]
+        assert engine.send(sender, "de novo", {})[0].text == "a: de novo"  # `down` now tried last
+        assert [body["sender"] for _path, body in a.received] == [sender, sender]
         assert engine.is_ready()  # one instance up is enough to take every conversation
     finally:
         engine.close()
