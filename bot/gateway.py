@@ -463,6 +463,8 @@ class Gateway:
     def _numbered_choice(self, session: Session, conversation: Conversation, message: Message) -> str | None:
         """The payload of the numbered option the debtor typed, from the options the bot sent
         since their previous message (an older list is no longer on the table)."""
+        if not numbered_options.is_choice(message.text):
+            return None  # most messages: no need to read what was sent
         previous_inbound = (
             select(func.coalesce(func.max(Message.id), 0))
             .where(
@@ -472,13 +474,13 @@ class Gateway:
             )
             .scalar_subquery()
         )
-        stmt = select(Message).where(
+        stmt = select(Message.text, Message.payload).where(
             Message.conversation_id == conversation.id,
             Message.direction == Direction.OUTBOUND,
             Message.id > previous_inbound,
         )
-        for sent in session.scalars(stmt.order_by(Message.id.desc()).limit(10)):
-            reply = BotReply.from_payload(sent.text, sent.payload)
+        for text, payload in session.execute(stmt.order_by(Message.id.desc()).limit(10)):
+            reply = BotReply.from_payload(text, payload)
             if reply.buttons:
                 return numbered_options.resolve(message.text, reply.buttons)
         return None

@@ -29,6 +29,11 @@ def _fold(text: str) -> str:
     return " ".join(plain.lower().replace("º", "o").replace("°", "o").split())
 
 
+def is_choice(text: str) -> bool:
+    """Whether ``text`` reads as a choice by number at all (before looking for the options)."""
+    return _CHOICE.match(_fold(text)) is not None
+
+
 def resolve(text: str, buttons: Sequence[Button]) -> str | None:
     """The payload of the chosen button, or None when ``text`` is not a choice among them."""
     match = _CHOICE.match(_fold(text))

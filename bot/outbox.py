@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -151,6 +152,19 @@ class UnknownConversation(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one send, before it is written back on the message's row."""
+
+    message_id: int
+    attempts: int
+    status: str
+    provider_message_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    sent_at: datetime | None = None
+
+
 class Outbox:
     def __init__(
         self,
@@ -200,9 +214,13 @@ class Outbox:
             session.commit()
             ids = [row.id for row in rows]
         adapter = self._channels.get(channel)
-        for message_id, reply in zip(ids, replies, strict=True):
-            message = replace(to_outbound(reply), last_inbound_at=last_inbound_at)
-            self._send_one(message_id, adapter, channel, address, message)
+        outcomes = [
+            self._attempt(message_id, adapter, channel, address, replace(to_outbound(reply), last_inbound_at=last_inbound_at))
+            for message_id, reply in zip(ids, replies, strict=True)
+        ]  # fmt: skip
+        # One write for the turn's outcomes. Should the process die between two sends, the rows
+        # are already stored (pending), so nothing is lost or sent twice, only statuses unknown.
+        self._record(outcomes)
         return ids
 
     def send_message(
@@ -235,17 +253,18 @@ class Outbox:
             row.status = PENDING
             session.commit()
             channel, address, message_id = conversation.channel, conversation.address, row.id
-        self._send_one(message_id, self._channels.get(channel), channel, address, message)
+        self._record([self._attempt(message_id, self._channels.get(channel), channel, address, message)])
         return message_id
 
-    def _send_one(
+    def _attempt(
         self,
         message_id: int,
         adapter: OutboundChannel | None,
         channel: Channel,
         address: str,
         message: OutboundMessage,
-    ) -> None:
+    ) -> _Outcome:
+        """Sends one message (retrying retryable errors); the outcome, to be recorded."""
         attempts = 0
         error: SendError
         if adapter is None:
@@ -261,58 +280,61 @@ class Outbox:
                     log.exception("channel %s failed to send message %s", channel.value, message_id)
                     error = SendError(f"{type(exc).__name__}: {exc}", retryable=False)
                 else:
-                    self._record(
+                    return _Outcome(
                         message_id,
-                        attempts=attempts,
-                        status=result.status,
+                        attempts,
+                        result.status,
                         provider_message_id=result.provider_message_id,
+                        sent_at=self._clock.now(),
                     )
-                    return
                 if not error.retryable or attempts >= self._retry.max_attempts:
                     break
                 self._retry.sleep(self._retry.delay(attempts))
         log.warning("message %s not delivered on %s: %s", message_id, channel.value, error)
-        self._record(
-            message_id,
-            attempts=attempts,
-            status=FAILED,
-            error_code=error.error_code,
-            error_message=str(error)[:2000],
+        return _Outcome(
+            message_id, attempts, FAILED, error_code=error.error_code, error_message=str(error)[:2000]
         )
 
-    def _record(
-        self,
-        message_id: int,
-        *,
-        attempts: int,
-        status: str,
-        provider_message_id: str | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-    ) -> None:
-        values: dict[str, Any] = {
-            "attempts": attempts,
-            "error_code": error_code,
-            "error_message": error_message,
-            # A status callback may have raced ahead of us (Twilio answers, then calls back):
-            # decided inside the UPDATE, so a "delivered" committed meanwhile is never undone.
-            "status": case(
-                (or_(Message.status.is_(None), Message.status == PENDING), status), else_=Message.status
-            ),
-        }
-        if provider_message_id is not None:
-            values["provider_message_id"] = provider_message_id
-        if status != FAILED:
-            values["sent_at"] = self._clock.now()
+    def _record(self, outcomes: Sequence[_Outcome]) -> None:
+        """Writes the outcomes back on their rows (one transaction), then applies any status
+        callback that arrived before its provider id was recorded."""
+        if not outcomes:
+            return
         with self._sessions() as session:
-            session.execute(
-                update(Message).where(Message.id == message_id).values(**values),
-                execution_options={"synchronize_session": False},  # no Message loaded here
-            )
+            for outcome in outcomes:
+                values: dict[str, Any] = {
+                    "attempts": outcome.attempts,
+                    "error_code": outcome.error_code,
+                    "error_message": outcome.error_message,
+                    # A status callback may have raced ahead of us (Twilio answers, then calls
+                    # back): decided inside the UPDATE, so a "delivered" committed meanwhile is
+                    # never undone.
+                    "status": case(
+                        (or_(Message.status.is_(None), Message.status == PENDING), outcome.status),
+                        else_=Message.status,
+                    ),
+                }
+                if outcome.provider_message_id is not None:
+                    values["provider_message_id"] = outcome.provider_message_id
+                if outcome.sent_at is not None:
+                    values["sent_at"] = outcome.sent_at
+                session.execute(
+                    update(Message).where(Message.id == outcome.message_id).values(**values),
+                    execution_options={"synchronize_session": False},  # no Message loaded here
+                )
             session.commit()
-            if provider_message_id is not None and session.scalar(
-                select(EarlyStatus.id).where(EarlyStatus.provider_message_id == provider_message_id).limit(1)
-            ):
-                row = session.get(Message, message_id)
-                assert row is not None
-                apply_early_statuses(session, row)
+            provider_ids = [o.provider_message_id for o in outcomes if o.provider_message_id is not None]
+            if not provider_ids:
+                return
+            early = set(
+                session.scalars(
+                    select(EarlyStatus.provider_message_id).where(
+                        EarlyStatus.provider_message_id.in_(provider_ids)
+                    )
+                )
+            )
+            for outcome in outcomes:
+                if outcome.provider_message_id in early:
+                    row = session.get(Message, outcome.message_id)
+                    assert row is not None
+                    apply_early_statuses(session, row)

@@ -73,6 +73,32 @@ def test_an_early_failure_keeps_its_error_code_and_later_callbacks_still_apply(
     assert outbound(session)[-1].status == "delivered"
 
 
+def test_a_turns_replies_get_the_callbacks_that_came_while_later_replies_were_sent(
+    client: TestClient, whatsapp: Container, fake_twilio: FakeTwilio, session: Session
+) -> None:
+    body, headers = signed_post(inbound_form(ANA, "oi"))  # opens the 24-hour window
+    client.post("/channels/whatsapp", content=body, headers=headers)
+    assert whatsapp.turns.wait_idle(30)
+    first, second, third = ("SM" + c * 32 for c in "abc")
+
+    def call_back(call: TwilioCall, body: dict[str, object]) -> None:
+        if body.get("sid") == second:  # the first reply is sent, its outcome not yet written
+            status(client, first, "delivered")
+        if body.get("sid") == third:
+            status(client, second, "read")
+
+    fake_twilio.before_answer = call_back
+    fake_twilio.script(
+        Scripted(201, {"sid": first}), Scripted(201, {"sid": second}), Scripted(201, {"sid": third})
+    )
+    whatsapp.outbox.deliver(
+        fake_conversation(session), [BotReply("um"), BotReply("dois"), BotReply("três")], author=Author.BOT
+    )
+    replies = [(m.text, m.provider_message_id, m.status) for m in outbound(session)[-3:]]
+    assert replies == [("um", first, "delivered"), ("dois", second, "read"), ("três", third, "queued")]
+    assert early_count(session) == 0
+
+
 def test_callbacks_for_ids_that_never_become_ours_are_kept_only_as_early_statuses(
     client: TestClient, whatsapp: Container, session: Session
 ) -> None:

@@ -25,11 +25,17 @@ def test_render_numbers_the_buttons_under_the_text() -> None:
 )
 def test_ways_of_typing_the_second_option(text: str) -> None:
     assert numbered_options.resolve(text, BUTTONS) == '/choose_option{"option": "plan:3"}'
+    assert numbered_options.is_choice(text)
 
 
 @pytest.mark.parametrize("text", ["3", "0", "22", "quero 2", "2 vezes", "em 2x", "", "dois mil", "12345678"])
 def test_other_texts_are_not_choices(text: str) -> None:
     assert numbered_options.resolve(text, BUTTONS) is None
+
+
+@pytest.mark.parametrize("text", ["quero 2", "2 vezes", "em 2x", "", "dois mil", "12345678", "oi"])
+def test_texts_that_are_no_choice_whatever_the_options(text: str) -> None:
+    assert not numbered_options.is_choice(text)
 
 
 def test_no_buttons_no_choice() -> None:
