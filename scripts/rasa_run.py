@@ -219,6 +219,20 @@ class _SharedSession:
         return None
 
 
+def fast_json(value: Any) -> str:
+    """The action-server payload (the whole tracker, on every call) as JSON: ujson, a dependency
+    of Rasa's Sanic, about three times as fast as the standard encoder here (py-spy: 5 % of Rasa's
+    CPU). Whatever ujson cannot encode goes to ``json.dumps``, so Rasa's own errors still come."""
+    import json
+
+    import ujson
+
+    try:
+        return str(ujson.dumps(value))
+    except (TypeError, OverflowError, ValueError):
+        return json.dumps(value)
+
+
 def install_endpoint_keepalive() -> None:
     """One aiohttp session per endpoint configuration and event loop, instead of one per request.
 
@@ -255,6 +269,7 @@ def install_endpoint_keepalive() -> None:
                 auth=auth,
                 timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
                 connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+                json_serialize=fast_json,
             )
             sessions[key] = shared
         return _SharedSession(shared)

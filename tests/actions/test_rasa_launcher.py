@@ -77,9 +77,12 @@ def test_endpoint_requests_reuse_one_connection_and_keep_rasas_errors() -> None:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", token="t0k")
+        tracker_like = {"n": 7, "text": "não, obrigado / até já", "confidence": 0.1 + 0.2, "ts": 1796157525.123456,
+                        "slots": {"valor": None, "ok": True, "parcelas": [1, 2.5]}, "big": 2**70}  # fmt: skip
         try:
             for n in range(5):
                 assert await endpoint.request(json={"n": n}) == {"echo": {"n": n}, "token": "t0k"}
+            assert await endpoint.request(json=tracker_like) == {"echo": tracker_like, "token": "t0k"}
             with pytest.raises(ClientResponseError) as failure:
                 await endpoint.request(json={"fail": True})
             assert failure.value.status == 500
@@ -91,8 +94,18 @@ def test_endpoint_requests_reuse_one_connection_and_keep_rasas_errors() -> None:
         asyncio.run(scenario())
     finally:
         EndpointConfig.session = original  # type: ignore[method-assign]
-    assert len(peers) == 7
+    assert len(peers) == 8
     assert len(set(peers)) == 1, "one kept-alive connection for every call"
+
+
+def test_action_payloads_encode_as_the_standard_json_encoder_reads_them() -> None:
+    import json
+
+    fast_json = _launcher().fast_json
+    value = {"text": "não / já \u2028", "f": [0.1 + 0.2, 1e-7, 1796157525.123456], "none": None, "big": 2**70}
+    assert json.loads(fast_json(value)) == value  # 2**70: past ujson's range, the fallback's
+    with pytest.raises(TypeError):
+        fast_json({"not json": object()})  # Rasa's own error, as before
 
 
 def test_event_classes_resolve_as_rasa_resolves_them() -> None:
