@@ -134,9 +134,9 @@ def test_two_messages_not_understood_in_a_row_go_to_a_person(stack: Stack) -> No
     fallback in a row hands the conversation to a person."""
     verified(stack, GIL, "14.141.414")
     assert "pagamento único via PIX" in joined(stack.say(GIL, "quero pagar à vista no pix"))
-    first = joined(stack.say(GIL, "bkdbfks sjd"))
+    first = joined(stack.say(GIL, "vbnm qwpz 77"))
     assert "atendente" not in first and "Acordo fechado!" not in first, first
-    second = joined(stack.say(GIL, "fjdksla fjdks"))
+    second = joined(stack.say(GIL, "qazwsx plmokn"))
     assert "atendente" in second and "Acordo fechado!" not in second, second
     assert stack.query(
         "SELECT reason FROM handoffs h JOIN conversations c ON c.id = h.conversation_id WHERE c.address = ?",
