@@ -1,8 +1,10 @@
 """Scale-out (issue 9, item 4): two server workers and two Rasa + action-server pairs share one
 PostgreSQL database (the server's tables and Rasa's SQL tracker store) and one Redis (the gateway's
-per-conversation lock, Rasa's RedisLockStore). One conversation's messages go alternately to
-server A (-> Rasa A) and server B (-> Rasa B), two of them at the same moment, and the conversation
-stays consistent: every message answered once, in order, one agreement with its PIX code."""
+per-conversation lock, Rasa's RedisLockStore); each server lists both Rasa instances. One
+conversation's messages go alternately to server A and server B, two of them at the same moment,
+and the conversation stays consistent: every message answered once, in order, one agreement with
+its PIX code. With one Rasa killed, the conversation goes on through the other, with no holding
+reply."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ import psycopg
 import pytest
 import redis
 
+from bot import texts
 from server.domain.pix import parse_brcode
+from tests.e2e.conftest import free_port
 from tests.e2e.supervisor import READY_S, Node, load_portfolio, make_node, scratch_database
 
 pytestmark = pytest.mark.e2e
@@ -32,8 +36,15 @@ def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
     store = redis.Redis.from_url(REDIS_URL)
     store.flushdb()
     with scratch_database() as url:
-        a = make_node("a", tmp_path, url, REDIS_URL, {})
-        b = make_node("b", tmp_path, url, REDIS_URL, {})
+        # Each server lists both Rasa instances (its own first): a turn goes to the less busy one.
+        ports = {"a": str(free_port()), "b": str(free_port())}
+        a, b = (
+            make_node(name, tmp_path, url, REDIS_URL, {
+                "NEGOCIA_RASA_PORT": ports[name],
+                "NEGOCIA_RASA_URL": ",".join(f"http://127.0.0.1:{ports[n]}" for n in (name, other)),
+            })
+            for name, other in (("a", "b"), ("b", "a"))
+        )  # fmt: skip
         load_portfolio(a.env, tmp_path)
         try:
             for node in (a, b):
@@ -137,12 +148,30 @@ def test_one_conversation_across_two_servers_and_two_rasa_instances(nodes: tuple
     assert str(parse_brcode(code).amount) == "2510.63"
     assert say(a, "tchau")
 
-    # Both servers ran turns (each with its own Rasa): the conversation really was spread.
+    # Both servers ran turns: the conversation really was spread.
     # (the nine messages, one dialogue turn each: a server holding the conversation's lock runs
     # every pending message, so the simultaneous pair may both run on one of them)
     turns = (ok_turns(a), ok_turns(b))
     assert sum(turns) == 9 and min(turns) >= 3, turns
     check_consistent(a, b, answers, code)
+
+
+def test_with_one_rasa_killed_the_conversation_goes_on_through_the_other(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    assert "CNPJ" in say(a, "oi")
+    assert "PIX à vista: R$ 2.510,63" in say(b, "10.101.010")
+    b.kill("rasa")  # a crash: its port refuses connections from now on
+    for node in (a, b, a, b):  # both servers, whichever instance each would have picked first
+        reply = say(node, "quanto eu devo mesmo?")
+        assert "R$ 2.575,00" in reply, reply
+        assert texts.ASSISTANT_UNAVAILABLE not in reply
+    assert "pagamento único via PIX de R$ 2.510,63" in say(b, "quero pagar à vista no pix")
+    assert "Acordo fechado!" in say(a, "sim")
+    inbound = rows(a, "SELECT processing FROM messages WHERE direction = 'inbound'")
+    assert inbound == [("processed",)] * 8
+    held = rows(a, "SELECT count(*) FROM messages WHERE author = 'system'")
+    assert held == [(0,)]  # no holding reply: no turn waited for the dead instance
+    assert rows(a, "SELECT count(*) FROM agreements") == [(1,)]
 
 
 def check_consistent(a: Node, b: Node, answers: dict[str, list[dict]], code: str) -> None:
