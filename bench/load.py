@@ -356,6 +356,7 @@ def main() -> None:
                     if latency is None:
                         print(f"no reply: debtor {i} turn {t} {text!r}", flush=True)
 
+            bare_rounds = [bare.round(args.debtors, args.turns, args.ramp, "before")]
             groups = {which: node.services[which].process.pid for which in ("server", "rasa", "actions")}  # type: ignore[union-attr]
             for k, pair in enumerate(pairs, start=2):
                 groups.update(
@@ -364,7 +365,6 @@ def main() -> None:
             cpu_before = {which: group_cpu_s(pgid) for which, pgid in groups.items()}
             machine_before, bench_before = machine_cpu_s(), time.process_time()
             routes_before = route_counts(base)
-            bare_rounds = [bare.round(args.debtors, args.turns, args.ramp, "before")]
             print(f"warm-up done: {args.debtors} debtors start", flush=True)
             elapsed = run_concurrent(args.debtors, debtor, args.ramp)
             turns = args.debtors * args.turns
