@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,6 +29,9 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
+
+from tests.json_http import JsonServer
+from tests.json_http import closed_port_url as closed_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "conv-7f3a"
@@ -55,37 +54,19 @@ class FakeActionServer:
     """Answers every action call with one fixed status and JSON body; counts the calls."""
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
-        self.calls: list[dict[str, Any]] = []
-        outer = self
+        self._server = JsonServer(lambda _method, _path, _body: (status, body))
+        self.url = self._server.url + "/webhook"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                outer.calls.append(json.loads(self.rfile.read(length) or b"{}"))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhook"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        return [body or {} for _method, _path, body in self._server.requests]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/webhook"  # nothing listens once the socket is closed
+    return closed_url() + "/webhook"
 
 
 class FakeTrackerStore:

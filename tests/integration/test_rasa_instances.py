@@ -4,13 +4,9 @@ never sent to a second instance."""
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,52 +14,32 @@ import pytest
 from bot.dialogue import DialogueUnavailable, RasaRestEngine, instance_order
 from server.services.tracker_sync import RasaTrackerSync, Resume, TrackerSyncError
 from server.settings import Settings
+from tests.json_http import JsonServer
+from tests.json_http import closed_port_url as closed_url
 
 
 class FakeRasa:
     """A REST channel answering with its own name; records what it received."""
 
     def __init__(self, name: str, *, status: int = 200, delay_s: float = 0.0, model: bool = True) -> None:
-        self.name, self.status, self.delay_s, self.model = name, status, delay_s, model
-        self.received: list[tuple[str, Any]] = []
-        fake = self
+        self.name = name
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
+        def handle(method: str, path: str, body: Any) -> tuple[int, Any]:
+            if method == "GET":  # /status
+                return 200, {"model_file": "m.tar.gz" if model else None}
+            time.sleep(delay_s)
+            message = body.get("message") if isinstance(body, dict) else None
+            return status, [{"recipient_id": "x", "text": f"{name}: {message}"}]
 
-            def _answer(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        self._server = JsonServer(handle)
+        self.url = self._server.url
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.received.append((self.path, body))
-                time.sleep(fake.delay_s)
-                message = body.get("message") if isinstance(body, dict) else None
-                self._answer(fake.status, [{"recipient_id": "x", "text": f"{fake.name}: {message}"}])
-
-            def do_GET(self) -> None:
-                self._answer(200, {"model_file": "m.tar.gz" if fake.model else None})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def received(self) -> list[tuple[str, Any]]:
+        return [(path, body) for method, path, body in self._server.requests if method == "POST"]
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def closed_url() -> str:
-    """A loopback port nothing listens on (an instance that is down)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+        self._server.close()
 
 
 @pytest.fixture
