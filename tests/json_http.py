@@ -39,7 +39,7 @@ class JsonServer:
             do_GET = do_POST = _serve
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """No request line on stderr for every call (http.server's default)."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
