@@ -52,7 +52,8 @@ def resume_events(resume: Resume) -> list[dict[str, Any]]:
 
 class RasaTrackerSync:
     """Rasa's HTTP API (``rasa run --enable-api``, bound to 127.0.0.1, optional ``--auth-token``);
-    with several instances, the conversation's own first (as the dialogue engine routes it)."""
+    with several instances, tried in the conversation's hash order, passing over one that refuses
+    the connection (they share the tracker store, so any of them will do)."""
 
     def __init__(
         self, base_urls: str | Sequence[str], token: str | None = None, timeout_s: float = 10.0
