@@ -43,13 +43,24 @@ MASHES = [
 ]  # fmt: skip
 
 
+# DIET's intent head as config.yml had it before the linear classifier and the regex dates replaced
+# it: its featurizers, then DIET classifying intents and tagging entities.
+DIET_PIPELINE: list[dict[str, Any]] = [
+    {"name": "WhitespaceTokenizer"},
+    {"name": "RegexFeaturizer", "case_sensitive": False},
+    {"name": "LexicalSyntacticFeaturizer"},
+    {"name": "CountVectorsFeaturizer"},
+    {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4, "max_features": 8000},
+    {"name": "DIETClassifier", "epochs": 60, "transformer_size": 128, "number_of_transformer_layers": 1,
+     "constrain_similarities": True, "random_seed": 42},
+]  # fmt: skip
+
+
 def configs() -> dict[str, dict[str, Any]]:
     linear = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     diet = copy.deepcopy(linear)
-    diet["pipeline"] = [c for c in diet["pipeline"] if c["name"] != LINEAR]
-    for component in diet["pipeline"]:
-        if component["name"] == "DIETClassifier":
-            component["intent_classification"] = True
+    rest = [c for c in diet["pipeline"] if c["name"] not in (LINEAR, "WhitespaceTokenizer")]
+    diet["pipeline"] = copy.deepcopy(DIET_PIPELINE) + rest
     return {"linear": linear, "diet": diet}
 
 

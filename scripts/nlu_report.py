@@ -7,7 +7,7 @@
   Rasa's own ``confused_with`` (only the top two per intent, so not used here);
 - ``intent_errors.json``: every misclassified example, ``{"text", "intent", "intent_prediction":
   {"name", "confidence"}}``; the confused pairs are counted from it;
-- ``<Extractor>_report.json`` (``DIETClassifier_report.json``, ``RegexEntityExtractor_report.json``):
+- ``<Extractor>_report.json`` (``RegexEntityExtractor_report.json``; ``DIETClassifier_report.json`` with DIET):
   per-entity figures for each extractor.
 
 The result is cached under ``~/.cache/negocia/nlu-report/<sha256>/``, keyed by config.yml's pipeline
@@ -37,7 +37,7 @@ FOLDS = 3
 CACHE_ROOT = Path.home() / ".cache" / "negocia" / "nlu-report"
 # Labels in sklearn's report that are aggregates, not intents or entities.
 _AGGREGATES = {"accuracy", "macro avg", "micro avg", "weighted avg"}
-# Predicted when DIET's confidence is too low; not an intent of the training data.
+# Predicted when the classifier's confidence is too low; not an intent of the training data.
 _FALLBACK = "nlu_fallback"
 
 

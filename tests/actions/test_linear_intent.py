@@ -125,3 +125,28 @@ def test_softmax_is_shift_invariant_and_sharpened_by_temperature() -> None:
     scores = np.array([[1.0, 0.0, -1.0]])
     assert softmax(scores + 100, 1.0) == pytest.approx(softmax(scores, 1.0))
     assert softmax(scores, 0.1)[0, 0] > softmax(scores, 1.0)[0, 0]
+
+
+SCORED_TEXTS = [
+    "quero parcelar em 10x",
+    "QUERO   Parcelar,  em 10X!!",  # case, punctuation and runs of spaces
+    "pix pix pix pix",  # repeated n-grams: sublinear tf
+    "parcela parcela e pix",
+    "zzkw qqhj",  # no word n-gram in the vocabulary, a few character ones
+    "a",  # shorter than the character n-grams
+    "ação à vista já",  # accents are kept, as in training
+    "😀",  # no word n-gram; of the character ones only the spaces around it
+    "oi " * 60,
+]
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["trained", "loaded"])
+def test_hand_rolled_features_equal_scikit_learns_transform(storage: LocalModelStorage, loaded: bool) -> None:
+    resource = Resource("linear")
+    component = _trained(storage, resource)
+    if loaded:
+        component = LinearIntentClassifier.load({}, storage, resource, _context())
+    fast = component.scores(SCORED_TEXTS)
+    reference = component.reference_scores(SCORED_TEXTS)
+    assert fast.shape == reference.shape == (len(SCORED_TEXTS), len(EXAMPLES))
+    np.testing.assert_allclose(fast, reference, rtol=1e-12, atol=1e-12)
