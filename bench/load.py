@@ -166,6 +166,24 @@ def group_cpu_s(pgid: int) -> float:
     return total / tick
 
 
+def named_cpu_s(comm: str) -> float:
+    """CPU seconds used so far by the live processes named ``comm`` (PostgreSQL's backends, Redis)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.split("(", 1)[1] == comm:
+            values = fields.split()
+            total += int(values[11]) + int(values[12])
+    return total / tick
+
+
+SERVICES = ("postgres", "redis-server")
+
+
 def machine_cpu_s() -> float:
     """CPU seconds every core spent busy since boot (all processes, PostgreSQL and Redis too)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -363,6 +381,7 @@ def main() -> None:
                     {f"{which}{k}": pair.services[which].process.pid for which in ("rasa", "actions")}
                 )  # type: ignore[union-attr]
             cpu_before = {which: group_cpu_s(pgid) for which, pgid in groups.items()}
+            services_before = {name: named_cpu_s(name) for name in SERVICES}
             machine_before, bench_before = machine_cpu_s(), time.process_time()
             routes_before = route_counts(base)
             print(f"warm-up done: {args.debtors} debtors start", flush=True)
@@ -371,6 +390,8 @@ def main() -> None:
             tps = len(stats.latencies) / elapsed
             per_turn = {which: (group_cpu_s(pgid) - cpu_before[which]) / max(len(stats.latencies), 1) * 1000
                         for which, pgid in groups.items()}  # fmt: skip
+            per_turn.update({name: (named_cpu_s(name) - services_before[name]) / max(len(stats.latencies), 1) * 1000
+                             for name in SERVICES})  # fmt: skip
             machine = (machine_cpu_s() - machine_before) / max(len(stats.latencies), 1) * 1000
             bench = (time.process_time() - bench_before) / max(len(stats.latencies), 1) * 1000
             print("negocia CPU per turn: " + ", ".join(f"{k} {v:.0f} ms" for k, v in per_turn.items())
