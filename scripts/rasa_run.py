@@ -409,6 +409,35 @@ def install_tracker_states_cache() -> None:
     DialogueStateTracker.past_states = past_states  # type: ignore[method-assign]
 
 
+def install_rule_lookup_cutoff() -> None:
+    """RulePolicy's rule matching stops walking back through the states once no candidate rule
+    is that long, instead of going back to the start of the session.
+
+    ``RulePolicy._get_possible_keys`` filters the candidate rules state by state, from the newest
+    state back, and a rule shorter than the distance walked is kept without checks; Rasa still
+    walks every state of the tracker (and builds a reversed copy of each remaining rule per step),
+    twice per prediction. Stopping once every remaining rule is shorter than the distance gives
+    the same set. Rule lengths are read once per rule key.
+    """
+    import functools
+
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    @functools.lru_cache(maxsize=4096)
+    def rule_length(rule_key: str) -> int:
+        return len(RulePolicy._rule_key_to_state(rule_key))
+
+    def _get_possible_keys(self: Any, lookup: dict[str, str], states: list[dict[str, Any]]) -> set[str]:
+        possible_keys = set(lookup.keys())
+        for i, state in enumerate(reversed(states)):
+            if not possible_keys or all(rule_length(key) <= i for key in possible_keys):
+                break  # every remaining rule applies from here back (Rasa's own shortcut)
+            possible_keys = {key for key in possible_keys if self._is_rule_applicable(key, i, state)}
+        return possible_keys
+
+    RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]
+
+
 # Young-generation threshold once the heap is frozen: the default (700 allocations) ran a
 # collection every few milliseconds of a turn.
 GC_THRESHOLDS = (10_000, 10, 10)
@@ -447,6 +476,7 @@ def main() -> None:
     install_endpoint_keepalive()
     install_event_class_cache()
     install_tracker_states_cache()
+    install_rule_lookup_cutoff()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -81,8 +81,10 @@ def with_rasa_token(settings: Settings) -> Settings:
 def _auth_args(settings: Settings) -> list[str]:
     # Rasa's HTTP API (tracker events on release) is bound to localhost; the token guards it
     # against other local users when NEGOCIA_RASA_AUTH_TOKEN is set.
+    # One argument, "--auth-token=…": a generated token may start with "-" (token_urlsafe), which
+    # argparse would take for an option when given as a separate argument (1 start in 64 failed).
     token = settings.rasa_auth_token
-    return ["--auth-token", token.get_secret_value()] if token else []
+    return [f"--auth-token={token.get_secret_value()}"] if token else []
 
 
 def build_services(

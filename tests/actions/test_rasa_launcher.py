@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import ValidationError
@@ -237,3 +238,63 @@ def test_heap_is_frozen_once_the_model_is_loaded() -> None:
         rasa.core.run.load_agent_on_start = original  # type: ignore[assignment]
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_rule_matching_cutoff_finds_the_same_rules_as_rasa() -> None:
+    """Random rule lookups and conversation histories: the patched ``_get_possible_keys`` returns
+    exactly Rasa's set (rules of every length, empty histories, histories shorter and longer than
+    the rules, conversation starts)."""
+    import json
+    import random
+
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    original = RulePolicy._get_possible_keys
+    intents = ["greet", "affirm", "deny", "ask_debts", "request_human"]
+    actions = ["action_listen", "utter_greet", "action_make_offer", "identity_form", None]
+    stages = ["none", "offered", "confirming"]
+
+    def state(rng: random.Random, rule: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        action = rng.choice(actions)
+        if action:
+            out["prev_action"] = {"action_name": action}
+        if rng.random() < 0.6:
+            out["user"] = {"intent": rng.choice(intents)}
+        if rng.random() < 0.5:
+            out["slots"] = {
+                "negotiation_stage": rng.choice(stages)
+                if not rule or rng.random() < 0.8
+                else "should_not_be_set"
+            }
+        if rng.random() < 0.2:
+            out["active_loop"] = {"name": "identity_form"}
+        return out
+
+    rng = random.Random(7)
+    policy = RulePolicy.__new__(RulePolicy)  # _get_possible_keys reads nothing of the instance
+    compared = matched = 0
+    for _ in range(400):
+        lookup = {
+            json.dumps([state(rng, True) for _ in range(rng.randint(1, 5))]): "utter_x"
+            for _ in range(rng.randint(0, 30))
+        }
+        for _ in range(5):
+            history = [state(rng, False) for _ in range(rng.randint(0, 40))]
+            if lookup and rng.random() < 0.6:
+                # End the history with one of the rules (its slots that must not be set, unset).
+                for rule_state in json.loads(rng.choice(list(lookup))):
+                    slots = rule_state.get("slots", {})
+                    if slots.get("negotiation_stage") == "should_not_be_set":
+                        del rule_state["slots"]
+                    history.append(rule_state)
+            expected = original(policy, lookup, history)
+            matched += bool(expected)
+            _launcher().install_rule_lookup_cutoff()
+            try:
+                assert RulePolicy._get_possible_keys(policy, lookup, history) == expected
+            finally:
+                RulePolicy._get_possible_keys = original  # type: ignore[method-assign]
+            compared += 1
+    assert compared == 2000
+    assert matched > 800  # most comparisons have rules that apply, not two empty sets
