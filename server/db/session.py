@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -94,48 +93,7 @@ def _install_write_gate(engine: Engine, gate: WriteGate) -> None:
     event.listen(engine.pool, "invalidate", on_invalidate)
 
 
-# A pooled PostgreSQL connection unused for longer than this is checked (SELECT 1) before use.
-PING_IDLE_AFTER_S = 5.0
-_CHECKED_IN_AT = "negocia_checked_in_at"
-
-
-def _install_idle_ping(engine: Engine, idle_after_s: float) -> None:
-    """SQLAlchemy's ``pool_pre_ping``, but only for connections that sat idle in the pool.
-
-    ``pool_pre_ping`` costs a round trip (and a query on the server) every time a session takes a
-    connection, and a turn takes several: under bench/load.py that was ~5 % of the server's CPU
-    and a sixth of its PostgreSQL statements, almost all on connections given back a few
-    milliseconds earlier. Connections idle longer than ``idle_after_s`` (the ones a database
-    restart or a firewall's idle timeout would have killed) are still pinged, and a dead one is
-    replaced before use (a DisconnectionError at checkout makes the pool connect again). A
-    connection killed while in constant use fails its next statement instead; SQLAlchemy then
-    recognises the disconnect and invalidates the pool, so the statements after it reconnect.
-    """
-
-    @event.listens_for(engine.pool, "checkin")
-    def _checked_in(dbapi_conn: Any, record: Any) -> None:
-        if record is not None:
-            # ``info`` lives as long as the DBAPI connection: cleared when it is replaced.
-            record.info[_CHECKED_IN_AT] = time.monotonic()
-
-    @event.listens_for(engine.pool, "checkout")
-    def _checked_out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-        since = record.info.get(_CHECKED_IN_AT)
-        if since is None or time.monotonic() - since < idle_after_s:
-            return  # new, or back in the pool a moment ago
-        try:
-            cursor = dbapi_conn.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-        except Exception as error:
-            raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
-
-
-def make_engine(
-    url: str, *, pool_size: int = 5, max_overflow: int = 10, ping_idle_after_s: float = PING_IDLE_AFTER_S
-) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """``pool_size``/``max_overflow``: enough connections for the request threads plus the turn
     threads, or turns queue on the pool (SQLAlchemy's default of 5+10 starves ~40 threads)."""
     if url.startswith("sqlite"):
@@ -158,9 +116,7 @@ def make_engine(
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
-    _install_idle_ping(engine, ping_idle_after_s)
-    return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
