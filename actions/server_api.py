@@ -34,6 +34,15 @@ class ServerApiError(RuntimeError):
     """The server could not be reached or failed; the action apologises instead of guessing."""
 
 
+class ServerGone(Exception):
+    """The server dropped the connection while handling the request (it died or restarted): what
+    it did is unknown, so the action must not answer as if the call had failed cleanly. Not a
+    ServerApiError on purpose: it escapes the actions, the action server answers 500, the turn
+    fails inside Rasa and is not saved (the launcher's turn guard), and the gateway runs the message
+    again once a server is back; the server's writes are keyed by the message (an agreement is
+    accepted once per message), so the second run finishes what the first began."""
+
+
 class _Refused(Exception):
     """No connection to the server (nothing sent): safe to try again, whatever the method."""
 
@@ -91,6 +100,9 @@ class ServerApi:
                 return ApiResponse(resp.status, body if isinstance(body, dict) else {})
         except aiohttp.ClientConnectorError as exc:
             raise _Refused() from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # Sent, and the connection died before an answer: a reset or a close mid-request.
+            raise ServerGone(f"{method} {path}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ServerApiError(f"{method} {path}: {exc}") from exc
 
