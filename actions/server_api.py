@@ -39,8 +39,9 @@ class ServerGone(Exception):
     it did is unknown, so the action must not answer as if the call had failed cleanly. Not a
     ServerApiError on purpose: it escapes the actions, the action server answers 500, the turn
     fails inside Rasa and is not saved (the launcher's turn guard), and the gateway runs the message
-    again once a server is back; the server's writes are keyed by the message (an agreement is
-    accepted once per message), so the second run finishes what the first began."""
+    again once a server is back. Accepting is idempotent per quote, so a second run of an
+    acceptance returns the agreement the first one may have made; a repeated quote or move is a
+    fresh offer, as after an action-server crash."""
 
 
 class _Refused(Exception):
