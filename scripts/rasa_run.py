@@ -133,6 +133,65 @@ def install_turn_guard() -> None:
 
 # Set on a tracker by retrieve/save: how many of its events are in the events table.
 _STORED = "_negocia_stored_events"
+# Trackers kept between turns, per tracker store (see _TrackerCache).
+_CACHE = "_negocia_tracker_cache"
+
+
+class _TrackerCache:
+    """The trackers this process loaded, kept between turns: the next turn of a conversation gets
+    the same object back (with its dialogue-state replay, ``_StatesReplay``) when nothing was
+    stored for it since, instead of every event of the session read, decoded and replayed again.
+
+    An entry is used only while it is exactly what a fresh load would give:
+    - it came from a load (trimmed to the latest session, as Rasa's retrieve trims it) and every
+      event appended since was saved by this process (its length is the stored count: a turn that
+      failed unsaved, with events appended, is dropped);
+    - the newest stored event of the conversation is still the one this process stored last (one
+      ``max(id)`` query): another Rasa instance, or Rasa's HTTP API elsewhere, wrote nothing;
+    - no session started or restart since it was loaded (a fresh load would trim the history);
+    - the tracker saved is the object loaded (another object for the conversation drops it).
+    """
+
+    def __init__(self, size: int = 500) -> None:
+        import collections
+        import threading
+
+        self._entries: collections.OrderedDict[str, tuple[Any, int, int | None]] = collections.OrderedDict()
+        self._guard = threading.Lock()
+        self._size = size
+
+    def fresh(self, sender_id: str, newest_id: int | None) -> Any:
+        with self._guard:
+            entry = self._entries.get(sender_id)
+            if entry is None:
+                return None
+            tracker, stored, last_id = entry
+            if last_id != newest_id or len(tracker.events) != stored:
+                del self._entries[sender_id]
+                return None
+            self._entries.move_to_end(sender_id)
+            return tracker
+
+    def loaded(self, sender_id: str, tracker: Any, newest_id: int | None) -> None:
+        with self._guard:
+            self._entries[sender_id] = (tracker, len(tracker.events), newest_id)
+            self._entries.move_to_end(sender_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def saved(self, sender_id: str, tracker: Any, newest_id: int | None, new_session: bool) -> None:
+        with self._guard:
+            entry = self._entries.get(sender_id)
+            if entry is None:
+                return
+            if entry[0] is not tracker or new_session:
+                del self._entries[sender_id]
+                return
+            self._entries[sender_id] = (
+                tracker,
+                len(tracker.events),
+                entry[2] if newest_id is None else newest_id,
+            )
 
 
 def install_sql_tracker_store_offload() -> None:
@@ -151,12 +210,27 @@ def install_sql_tracker_store_offload() -> None:
     import itertools
     import json
 
+    import sqlalchemy as sa
     from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import Restarted, SessionStarted
     from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+    def cache(store: SQLTrackerStore) -> _TrackerCache:
+        return store.__dict__.setdefault(_CACHE, _TrackerCache())  # type: ignore[no-any-return]
+
     def retrieve_sync(self: SQLTrackerStore, sender_id: str, all_sessions: bool) -> Any:
+        newest_id = None
         with self.session_scope() as session:
+            if not all_sessions:
+                newest_id = (
+                    session.query(sa.func.max(self.SQLEvent.id))
+                    .filter(self.SQLEvent.sender_id == sender_id)
+                    .scalar()
+                )
+                kept = cache(self).fresh(sender_id, newest_id)
+                if kept is not None:
+                    return kept
             query = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions)
             # The one column needed, as plain rows: building an ORM object per event was ~7 % of
             # Rasa's CPU under bench/load.py.
@@ -166,6 +240,8 @@ def install_sql_tracker_store_offload() -> None:
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         if not all_sessions:  # a full history is not what save() counts against
             setattr(tracker, _STORED, len(tracker.events))
+            # An event stored after the max(id) above makes the entry stale at once: reloaded.
+            cache(self).loaded(sender_id, tracker, newest_id)
         return tracker
 
     def save_sync(self: SQLTrackerStore, tracker: DialogueStateTracker) -> None:
@@ -175,9 +251,12 @@ def install_sql_tracker_store_offload() -> None:
                 stored = self._event_query(
                     session, tracker.sender_id, fetch_events_from_all_sessions=False
                 ).count()
+            rows = []
+            new_session = False
             for event in itertools.islice(tracker.events, stored, len(tracker.events)):
                 data = event.as_dict()
-                session.add(
+                new_session = new_session or isinstance(event, (SessionStarted, Restarted))
+                rows.append(
                     self.SQLEvent(
                         sender_id=tracker.sender_id,
                         type_name=event.type_name,
@@ -187,8 +266,12 @@ def install_sql_tracker_store_offload() -> None:
                         data=json.dumps(data),
                     )
                 )
+            session.add_all(rows)
+            session.flush()  # the ids come back with the insert (RETURNING); read before commit expires them
+            newest_id = max((row.id for row in rows), default=None)
             session.commit()
         setattr(tracker, _STORED, len(tracker.events))
+        cache(self).saved(tracker.sender_id, tracker, newest_id, new_session)
 
     async def _retrieve(self: SQLTrackerStore, sender_id: str, fetch_events_from_all_sessions: bool) -> Any:
         return await asyncio.to_thread(retrieve_sync, self, sender_id, fetch_events_from_all_sessions)

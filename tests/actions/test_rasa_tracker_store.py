@@ -163,3 +163,81 @@ def test_queries_run_off_the_event_loop_thread(store: SQLTrackerStore) -> None:
 
     loop_thread = asyncio.run(scenario())
     assert threads and loop_thread not in threads
+
+
+def twin(store: SQLTrackerStore) -> SQLTrackerStore:
+    """A second store on the same database: another Rasa instance."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite":
+        return SQLTrackerStore(DOMAIN, dialect="sqlite", db=url.database)
+    return SQLTrackerStore(
+        DOMAIN, dialect="postgresql", host="127.0.0.1", port=5432, db=url.database, username="postgres"
+    )
+
+
+def test_a_tracker_is_kept_between_turns_only_while_it_is_what_a_load_would_give(
+    store: SQLTrackerStore,
+) -> None:
+    other = twin(store)
+
+    async def fresh(sender: str) -> dict[str, Any]:
+        loaded = await RASA_RETRIEVE(store, sender, fetch_events_from_all_sessions=False)
+        assert loaded is not None
+        return loaded.current_state()
+
+    async def scenario() -> None:
+        start = DialogueStateTracker.from_events(
+            "conv-4", [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")],
+            DOMAIN.slots,
+        )  # fmt: skip
+        await store.save(start)
+        first = await store.retrieve("conv-4")
+        assert first is not None and first is not start  # a tracker made elsewhere is not kept
+        turn(first, "oi", "Olá!")
+        await store.save(first)
+        kept = await store.retrieve("conv-4")
+        assert kept is first  # the next turn gets the same object back
+        assert kept.current_state() == await fresh("conv-4")
+
+        # Another instance writes a turn: the kept tracker is stale, the store loads it again.
+        theirs = await other.retrieve("conv-4")
+        assert theirs is not None
+        turn(theirs, "quanto devo?", "R$ 1.500,00")
+        await other.save(theirs)
+        reloaded = await store.retrieve("conv-4")
+        assert reloaded is not None and reloaded is not first
+        assert reloaded.current_state() == await fresh("conv-4")
+        assert len(reloaded.events) == len(theirs.events)
+
+        # A turn that failed inside Rasa appended events and was not saved: not kept.
+        turn(reloaded, "obrigado", "De nada!")
+        after_failure = await store.retrieve("conv-4")
+        assert after_failure is not None and after_failure is not reloaded
+        assert after_failure.current_state() == await fresh("conv-4")
+        assert len(after_failure.events) == len(reloaded.events) - 4
+
+        # A new session: a load would trim the history to it, so the tracker is loaded again.
+        after_failure.update(ActionExecuted("action_session_start"))
+        after_failure.update(SessionStarted())
+        after_failure.update(ActionExecuted("action_listen"))
+        await store.save(after_failure)
+        new_session = await store.retrieve("conv-4")
+        assert new_session is not None and new_session is not after_failure
+        assert new_session.current_state() == await fresh("conv-4")
+        assert len(new_session.events) == 2  # from SessionStarted, as Rasa loads it
+
+        # Saving another object for the conversation (Rasa's HTTP API) drops the kept one.
+        assert await store.retrieve("conv-4") is new_session
+        elsewhere = await RASA_RETRIEVE(store, "conv-4", fetch_events_from_all_sessions=False)
+        assert elsewhere is not None
+        elsewhere.update(SlotSet("cnpj", "71000000"))
+        elsewhere._negocia_stored_events = len(elsewhere.events) - 1  # type: ignore[attr-defined]
+        await store.save(elsewhere)
+        latest = await store.retrieve("conv-4")
+        assert latest is not None and latest is not new_session
+        assert latest.get_slot("cnpj") == "71000000"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        other.engine.dispose()
