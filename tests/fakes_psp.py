@@ -261,6 +261,9 @@ def _decode_body(headers: dict[str, str], raw: bytes) -> Any:
 def _handler_for(fake: FakePsp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes: with Nagle's algorithm on, the body waited for the
+        # client's delayed ACK, ~40 ms per keep-alive request (a real API answers at once).
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
