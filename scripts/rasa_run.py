@@ -410,6 +410,10 @@ class _StatesReplay:
         self.states: list[dict[str, Any]] = []
         self.last_ml_action: Any = None
         self.hidden = False
+        # The tracker's length at the last call and the states returned then: within one
+        # prediction, RulePolicy (twice) and MemoizationPolicy ask for the same tracker's states.
+        self.seen = -1
+        self.final: list[dict[str, Any]] = []
 
     def _read(self, hide_rule_turn: bool, states: list[dict[str, Any]]) -> tuple[Any, bool]:
         """One step of Rasa's loop over the prior trackers; appends to ``states``."""
@@ -437,6 +441,9 @@ class _StatesReplay:
     def states_for(self, tracker: Any) -> list[dict[str, Any]]:
         from rasa.shared.core.events import ActionExecuted
 
+        # Events are only ever appended (and a capped deque would not show it by its length).
+        if tracker.events.maxlen is None and len(tracker.events) == self.seen:
+            return self.final
         applied = tracker.applied_events()
         done = len(self.applied)
         if len(applied) < done or any(a is not b for a, b in zip(self.applied, applied[:done], strict=True)):
@@ -451,6 +458,7 @@ class _StatesReplay:
         # The state after the last event is read but not kept: more events may come before it.
         final = list(self.states)
         self._read(False, final)
+        self.seen, self.final = len(tracker.events), final
         return final
 
 
@@ -521,6 +529,25 @@ def install_rule_lookup_cutoff() -> None:
     RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]
 
 
+def install_quiet_rule_state_log() -> None:
+    """RulePolicy formats every state of the session into a string (slots included) for a debug
+    log line on each of its rule lookups, and deep-copies it, whatever the log level: ~2 % of
+    Rasa's CPU under bench/load.py. The text is built only when Rasa logs at debug level."""
+    import logging
+
+    from rasa.core.policies.policy import Policy
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    rasa_log = logging.getLogger("rasa")
+
+    def format_tracker_states(states: list[dict[str, Any]]) -> str:
+        if rasa_log.isEnabledFor(logging.DEBUG):
+            return str(Policy.format_tracker_states(states))
+        return ""
+
+    RulePolicy.format_tracker_states = staticmethod(format_tracker_states)  # type: ignore[assignment,method-assign]
+
+
 # Young-generation threshold once the heap is frozen: the default (700 allocations) ran a
 # collection every few milliseconds of a turn.
 GC_THRESHOLDS = (10_000, 10, 10)
@@ -560,6 +587,7 @@ def main() -> None:
     install_event_class_cache()
     install_tracker_states_cache()
     install_rule_lookup_cutoff()
+    install_quiet_rule_state_log()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

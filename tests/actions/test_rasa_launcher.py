@@ -298,3 +298,29 @@ def test_rule_matching_cutoff_finds_the_same_rules_as_rasa() -> None:
             compared += 1
     assert compared == 2000
     assert matched > 800  # most comparisons have rules that apply, not two empty sets
+
+
+def test_rule_states_are_formatted_for_the_log_only_at_debug_level() -> None:
+    import logging
+
+    from rasa.core.policies.policy import Policy
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    states = [
+        {"user": {"intent": "greet"}, "prev_action": {"action_name": "action_listen"}, "slots": {"s": (1.0,)}}
+    ]
+    rasa_log = logging.getLogger("rasa")
+    level, original = rasa_log.level, RulePolicy.__dict__.get("format_tracker_states")
+    _launcher().install_quiet_rule_state_log()
+    try:
+        rasa_log.setLevel(logging.INFO)
+        assert RulePolicy.format_tracker_states(states) == ""
+        rasa_log.setLevel(logging.DEBUG)
+        assert RulePolicy.format_tracker_states(states) == Policy.format_tracker_states(states)
+        assert "user intent: greet" in RulePolicy.format_tracker_states(states)
+    finally:
+        rasa_log.setLevel(level)
+        if original is None:
+            del RulePolicy.format_tracker_states
+        else:
+            RulePolicy.format_tracker_states = original  # type: ignore[method-assign]
