@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -36,6 +36,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from server.clock import SystemClock, local_today  # noqa: E402
 from server.domain.cnpj import check_digits, format_cnpj  # noqa: E402
 from server.rasa_model import RASA_VERSION  # noqa: E402
 from tests.e2e.conftest import NEGOCIA, free_port  # noqa: E402
@@ -56,7 +57,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def portfolio(n: int, path: Path) -> list[tuple[str, str]]:
-    today = date.today()
+    today = local_today(SystemClock())
     due, issued = (today - timedelta(days=30)).isoformat(), (today - timedelta(days=60)).isoformat()
     rows = [
         "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao"

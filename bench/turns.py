@@ -54,6 +54,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from server.clock import SystemClock, local_today  # noqa: E402
 from server.db.models import Channel, Conversation  # noqa: E402
 from server.db.session import make_engine, make_session_factory  # noqa: E402
 from server.domain.cnpj import check_digits  # noqa: E402
@@ -393,7 +394,7 @@ def main() -> int:
     args = parse_args()
     signal.signal(signal.SIGTERM, _terminate)
     per_side = WARMUP_CONVERSATIONS + args.sequential + args.concurrent
-    portfolio, contacts = build_portfolio(2 * per_side, date.today())
+    portfolio, contacts = build_portfolio(2 * per_side, local_today(SystemClock()))
     print(f"{2 * per_side} registered contacts; per side {args.sequential} sequential and {args.concurrent} "
           f"concurrent ({args.concurrency} at once) {TURNS}-turn conversations", flush=True)  # fmt: skip
     load = os.getloadavg()[0]

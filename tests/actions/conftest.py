@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.business_day import business_today
+
 ROOT = Path(__file__).resolve().parents[2]
 NEGOCIA = ROOT / ".venv" / "bin" / "negocia"
 TOKEN = "action-tests-token"
@@ -103,7 +105,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "NEGOCIA_RASA_PORT": str(free_port()),  # nothing listens: the server's own replies do not matter here
     }
     csv_path = tmp / "carteira.csv"
-    csv_path.write_text(portfolio_csv(date.today()), encoding="utf-8")
+    csv_path.write_text(portfolio_csv(business_today()), encoding="utf-8")
     subprocess.run([str(NEGOCIA), "db", "upgrade"], env=env, check=True, cwd=tmp)
     subprocess.run([str(NEGOCIA), "import-portfolio", str(csv_path)], env=env, check=True, cwd=tmp)
     proc = subprocess.Popen([str(NEGOCIA), "serve"], env=env, cwd=tmp)

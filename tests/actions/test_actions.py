@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from actions.debts import ActionShowDebts
 from actions.identity import ValidateIdentityForm
 from actions.server_api import ServerApi
 from actions.session import ActionSessionStart
+from tests.business_day import business_today
 
 
 def tracker(sender: str, slots: dict[str, Any] | None = None, *, answer: str | None = None) -> Tracker:
@@ -95,12 +96,12 @@ async def test_wrong_root_then_right_root_then_debts(
     summary = dispatcher.messages[0]
     assert summary["debtor_name"] == "Mercado Bom Preço Ltda"
     assert summary["invoice_count"] == 2
-    assert summary["as_of"] == date.today().strftime("%d/%m/%Y")
+    assert summary["as_of"] == business_today().strftime("%d/%m/%Y")
     # NF-1: 1 000,00, 30 days late: multa 20,00 + juros 10,00. NF-2 not yet due: 250,00.
-    due = (date.today() - timedelta(days=30)).strftime("%d/%m/%Y")
+    due = (business_today() - timedelta(days=30)).strftime("%d/%m/%Y")
     assert summary["invoice_lines"].splitlines() == [
         f"• Fatura NF-1, vencida em {due} (30 dias): R$ 1.030,00",
-        f"• Fatura NF-2, vence em {(date.today() + timedelta(days=10)).strftime('%d/%m/%Y')}: R$ 250,00",
+        f"• Fatura NF-2, vence em {(business_today() + timedelta(days=10)).strftime('%d/%m/%Y')}: R$ 250,00",
     ]
     assert summary["total"] == "R$ 1.280,00"
     assert slot_events(events) == {"identity_status": "verified"}

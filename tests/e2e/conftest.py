@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from tests.business_day import business_today
 from tests.fakes_telegram import FakeTelegram, running_fake
 from tests.fakes_twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
 from tests.fakes_twilio import AUTH_TOKEN as TWILIO_AUTH_TOKEN
@@ -134,7 +135,7 @@ def stack(
         "NEGOCIA_TELEGRAM_API_BASE_URL": fake_telegram.base_url,
     }
     csv_path = tmp / "carteira.csv"
-    csv_path.write_text(portfolio_csv(date.today()), encoding="utf-8")
+    csv_path.write_text(portfolio_csv(business_today()), encoding="utf-8")
     subprocess.run([str(NEGOCIA), "db", "upgrade"], env=env, check=True)
     subprocess.run([str(NEGOCIA), "import-portfolio", str(csv_path)], env=env, check=True)
     log_path = tmp / "stack.log"

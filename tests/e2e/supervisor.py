@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from server.rasa_endpoints import write_endpoints
 from server.rasa_model import ensure_model
 from server.runner import Service, build_services, child_env
 from server.settings import Settings
+from tests.business_day import business_today
 from tests.e2e.conftest import NEGOCIA, ROOT, free_port, portfolio_csv
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -130,7 +130,7 @@ def make_node(name: str, tmp: Path, database_url: str, redis_url: str, extra: di
 
 def load_portfolio(env: dict[str, str], tmp: Path) -> None:
     csv_path = tmp / "carteira.csv"
-    csv_path.write_text(portfolio_csv(date.today()), encoding="utf-8")
+    csv_path.write_text(portfolio_csv(business_today()), encoding="utf-8")
     full = {**os.environ, **env}
     subprocess.run([str(NEGOCIA), "db", "upgrade"], env=full, check=True)
     subprocess.run([str(NEGOCIA), "import-portfolio", str(csv_path)], env=full, check=True)

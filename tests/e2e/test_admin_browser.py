@@ -5,11 +5,12 @@ Screenshots (the dashboard with the stack's seeded data among them) go to test-a
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.business_day import business_today
 from tests.e2e.conftest import ARTIFACTS, Stack, _cnpj
 from tests.e2e.test_console_browser import _negocia
 
@@ -23,7 +24,7 @@ EMAIL, PASSWORD = "alice.admin@example.com", "senha-da-alice-123"
 @pytest.fixture(scope="module")
 def admin_world(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Stack:
     """A debtor of our own, 45 days overdue (the 31–90 bucket), and an admin account."""
-    today = date.today()
+    today = business_today()
     csv = tmp_path_factory.mktemp("admin") / "carteira.csv"
     csv.write_text(
         "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao\n"

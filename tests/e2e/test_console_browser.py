@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.business_day import business_today
 from tests.e2e.conftest import ARTIFACTS, NEGOCIA, Stack, _cnpj
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +31,7 @@ def _negocia(stack: Stack, *args: str, stdin: str | None = None) -> None:
 def handed_off(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A debtor of our own (added to the running stack's portfolio), verified and shown an offer
     by the bot, then handed to the collectors; and a collector account."""
-    today = date.today()
+    today = business_today()
     csv = tmp_path_factory.mktemp("console") / "carteira.csv"
     csv.write_text(
         "cnpj,razao_social,segmento,contato_nome,contato_telefone,contato_email,fatura,emissao,vencimento,valor,descricao\n"

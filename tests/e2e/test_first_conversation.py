@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
+from tests.business_day import business_today
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
@@ -27,14 +28,14 @@ def test_registered_contact_verifies_and_sees_updated_balance(stack: Stack) -> N
 
     summary = joined(stack.say(ANA, "12.345.678"))
     assert "Qual opção você prefere?" in summary  # the offers follow the summary
-    due = (date.today() - timedelta(days=30)).strftime("%d/%m/%Y")
+    due = (business_today() - timedelta(days=30)).strftime("%d/%m/%Y")
     # 2 000,00 + multa 40,00 + juros 20,00; 500,00 + 10,00 + 5,00
     assert "empresa confirmada" in summary
     assert "Mercado Bom Preço Ltda tem 2 fatura(s) em aberto" in summary
     assert f"Fatura NF-1234-1, vencida em {due} (30 dias): R$ 2.060,00" in summary
     assert f"Fatura NF-1234-2, vencida em {due} (30 dias): R$ 515,00" in summary
     assert "Total atualizado: R$ 2.575,00" in summary
-    assert f"atualizados até {date.today().strftime('%d/%m/%Y')}" in summary
+    assert f"atualizados até {business_today().strftime('%d/%m/%Y')}" in summary
     assert "NF-4587" not in summary  # another debtor's invoice
 
     again = joined(stack.say(ANA, "quanto eu devo?"))
