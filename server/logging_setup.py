@@ -128,6 +128,14 @@ class TextFormatter(logging.Formatter):
         return line + (" [" + " ".join(ids) + "]" if ids else "")
 
 
+# Libraries that log every HTTP exchange at INFO. Above DEBUG only their warnings are kept:
+# - twilio.http_client: 11 lines per sent message (request headers, response), ~0.6 ms of CPU each
+#   send on the server, for nothing an operator reads;
+# - httpx: one line per call to Rasa, Telegram and the PSP (failures are logged by our code);
+# - uvicorn.access: the same request as negocia.http's line, which also has route and duration.
+CHATTY_LOGGERS = ("twilio.http_client", "httpx", "uvicorn.access")
+
+
 def build_handler(fmt: str = "json", stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(PiiMaskingFilter())
@@ -149,6 +157,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    quiet = root.getEffectiveLevel() > logging.DEBUG
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
     return handler
 
 

@@ -6,14 +6,19 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.channels.whatsapp import twilio_client
 from server.logging_setup import (
+    CHATTY_LOGGERS,
     JsonFormatter,
     PiiMaskingFilter,
     build_handler,
+    configure_logging,
     conversation_context,
     mask_name,
     mask_text,
@@ -21,6 +26,9 @@ from server.logging_setup import (
 )
 from server.main import create_app
 from server.settings import Settings
+from tests.fakes_twilio import ACCOUNT_SID as TWILIO_SID
+from tests.fakes_twilio import AUTH_TOKEN as TWILIO_TOKEN
+from tests.fakes_twilio import FakeTwilio
 
 
 @pytest.mark.parametrize(
@@ -142,3 +150,46 @@ def test_production_refuses_development_defaults() -> None:
     assert safe.production_problems() == []
     create_app(safe)  # builds (the container is created at startup, not here)
     assert Settings(_env_file=None).production_problems() != []  # development: allowed, just listed
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    chatty = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in chatty.items():
+        logging.getLogger(name).setLevel(old)
+
+
+def _twilio_send_and_http_call(fake: FakeTwilio) -> None:
+    client = twilio_client(TWILIO_SID, TWILIO_TOKEN, fake.url)
+    client.messages.create(from_="whatsapp:+15550001111", to="whatsapp:+5531991234567", body="Olá")
+    httpx.get(fake.url + "/nowhere")  # any answer: the call is what httpx logs
+    logging.getLogger("uvicorn.access").info('127.0.0.1:1 - "POST /channels/whatsapp HTTP/1.1" 200')
+    logging.getLogger("twilio.http_client").warning("Twilio retry")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+def test_library_request_chatter_is_dropped_above_debug(root_logging: None, fake: FakeTwilio) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    _twilio_send_and_http_call(fake)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    # Only the library's warning: no request dumps, no duplicate access line.
+    assert [(line["logger"], line["message"]) for line in lines] == [("twilio.http_client", "Twilio retry")]
+
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream)
+    _twilio_send_and_http_call(fake)
+    loggers = [json.loads(line)["logger"] for line in stream.getvalue().splitlines()]
+    assert loggers.count("twilio.http_client") > 5
+    assert "httpx" in loggers and "uvicorn.access" in loggers
