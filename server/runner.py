@@ -66,6 +66,9 @@ def child_env(settings: Settings) -> dict[str, str]:
         "NEGOCIA_DATABASE_URL": settings.database_url,
         "NEGOCIA_SERVICE_TOKEN": settings.service_token.get_secret_value(),
         "NEGOCIA_SERVER_URL": f"http://127.0.0.1:{settings.http_port}",
+        # The action server (rasa_sdk reads its host from SANIC_HOST, default 0.0.0.0) runs any
+        # action for any tracker it is sent, with the service token: loopback only, beside Rasa.
+        "SANIC_HOST": "127.0.0.1",
         **({"NEGOCIA_RASA_AUTH_TOKEN": settings.rasa_auth_token.get_secret_value()}
            if settings.rasa_auth_token else {}),
     }  # fmt: skip

@@ -79,8 +79,11 @@ def portfolio_csv(today: date) -> str:
 
 
 class Stack:
-    def __init__(self, base_url: str, log_path: Path, db_path: Path) -> None:
+    def __init__(
+        self, base_url: str, log_path: Path, db_path: Path, internal_ports: dict[str, int] | None = None
+    ) -> None:
         self.base_url = base_url
+        self.internal_ports = internal_ports or {}  # Rasa's and the action server's
         self.log_path = log_path
         self.db_path = db_path
         self.client = httpx.Client(base_url=base_url, timeout=60)
@@ -157,7 +160,8 @@ def stack(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"stack not ready in time:\n{log_path.read_text()[-4000:]}")
             time.sleep(1)
-        yield Stack(base_url, log_path, tmp / "negocia.db")
+        internal = {"rasa": int(env["NEGOCIA_RASA_PORT"]), "actions": int(env["NEGOCIA_ACTIONS_PORT"])}
+        yield Stack(base_url, log_path, tmp / "negocia.db", internal)
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:
