@@ -41,7 +41,7 @@ from bot import numbered_options, texts
 from bot.dialogue import BotReply, DialogueEngine, DialogueUnavailable
 from bot.locks import ConversationLocks
 from bot.media import REFUSED, MediaDownloader
-from bot.outbox import Outbox
+from bot.outbox import Outbox, Recipient
 from server.clock import Clock
 from server.db import repositories as repo
 from server.db.models import (
@@ -99,6 +99,23 @@ class TurnResult:
     conversation_id: str
     replies: list[BotReply]
     duplicate: bool = False
+
+
+@dataclass
+class _Ran:
+    """A turn that ran: its message, and whether another one is pending once it was marked
+    processed (None: not marked yet)."""
+
+    message_id: int
+    more: bool | None = None
+
+
+class _TurnFailed(Exception):
+    """A turn raised once its message was known: the message is marked processed anyway."""
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
 
 
 def waiting_text(hours: WorkingHours, now: datetime) -> str:
@@ -245,22 +262,24 @@ class Gateway:
         """(turns run, whether more are pending)."""
         # One lock hold per message, not per drain: a Redis lock expires (no renewal).
         with self._locks.hold(f"turn:{conversation_public_id}"):
-            # Looked up under the lock: another worker may have run the one _finish saw.
-            pending = self._next_pending(conversation_public_id)
-            if pending is None:
-                return 0, False
-            message_id, has_media = pending
             try:
-                self._run_turn(conversation_public_id, message_id, has_media)
+                # The pending message is looked up under the lock, in the turn's first
+                # transaction: another worker may have run the one _finish saw.
+                turn = self._run_turn(conversation_public_id)
             except TurnDeferred:
                 return 0, False  # stays pending, later messages wait behind it: order holds
-            except Exception:
+            except _TurnFailed as failed:
                 # Marked processed anyway: one broken message must not block the sender's queue.
-                log.exception("turn of message %s failed", message_id)
+                log.error("turn of message %s failed", failed.message_id, exc_info=failed.__cause__)
+                turn = _Ran(failed.message_id)
+            if turn is None:
+                return 0, False
+            if turn.more is not None:
+                return 1, turn.more  # marked processed with its replies' outcomes
             try:
-                more = self._finish(conversation_public_id, message_id)
+                more = self._finish(conversation_public_id, turn.message_id)
             except Exception:
-                log.exception("could not mark message %s processed", message_id)
+                log.exception("could not mark message %s processed", turn.message_id)
                 return 0, False  # the database is gone: stop rather than spin
             # Not more: a message accepted from now on schedules its own turn.
             return 1, more
@@ -276,20 +295,19 @@ class Gateway:
             .limit(1)
         )
 
-    def _next_pending(self, public_id: str) -> tuple[int, bool] | None:
-        """The oldest pending message of the conversation, and whether it announced media."""
-        with self._sessions() as session:
-            row = session.execute(self._pending_query(public_id)).first()
-            return (row[0], bool(row[1])) if row else None
+    def _mark_processed(self, session: Session, public_id: str, message_id: int) -> bool:
+        """Marks the message processed (in the caller's transaction); True when another one of
+        the conversation is pending."""
+        session.execute(
+            update(Message).where(Message.id == message_id).values(processing=Processing.PROCESSED),
+            execution_options={"synchronize_session": False},  # no Message loaded here
+        )
+        return session.execute(self._pending_query(public_id)).first() is not None
 
     def _finish(self, public_id: str, message_id: int) -> bool:
-        """Marks the message processed; True when another one of the conversation is pending."""
+        """Marks the message processed, for a turn that did not with its replies."""
         with self._sessions() as session:
-            session.execute(
-                update(Message).where(Message.id == message_id).values(processing=Processing.PROCESSED),
-                execution_options={"synchronize_session": False},  # no Message loaded here
-            )
-            more = session.execute(self._pending_query(public_id)).first() is not None
+            more = self._mark_processed(session, public_id, message_id)
             session.commit()
             return more
 
@@ -312,84 +330,114 @@ class Gateway:
             session.commit()
         return entries
 
-    def _run_turn(self, public_id: str, message_id: int, has_media: bool = True) -> None:
+    def _run_turn(self, public_id: str) -> _Ran | None:
+        """The oldest pending message's turn (None: nothing pending). Raises TurnDeferred, or
+        _TurnFailed for any other error once the message is known."""
+        session = self._sessions()
+        message_id: int | None = None
+        try:
+            row = session.execute(self._pending_query(public_id)).first()
+            if row is None:
+                return None
+            message_id = int(row[0])
+            media: list[dict[str, Any]] = []
+            if row[1]:
+                # Attachments are fetched first, whoever holds the conversation (a collector sees
+                # them too), with no database session held meanwhile.
+                session.close()
+                media = self._download_media(public_id, message_id)
+            return self._turn(session, public_id, message_id, media)
+        except TurnDeferred:
+            raise
+        except Exception as exc:
+            if message_id is None:
+                raise  # the lookup itself failed: nothing to mark
+            raise _TurnFailed(message_id) from exc
+        finally:
+            session.close()
+
+    def _turn(self, session: Session, public_id: str, message_id: int, media: list[dict[str, Any]]) -> _Ran:
+        """One message's turn, its first transaction on ``session``: routed to the bot (or not:
+        a collector holds the conversation), replies delivered."""
+        ran = _Ran(message_id)
         first: list[BotReply] = []  # the gateway's own answers (media, waiting), author SYSTEM
         dialogue_text: str | None = None
-        # Attachments are fetched first, whoever holds the conversation: a collector sees them too.
-        media = self._download_media(public_id, message_id) if has_media else []
-        with self._sessions() as session:
-            conversation = repo.conversation_by_public_id(session, public_id)
-            message = session.get(Message, message_id)
-            assert conversation is not None and message is not None
-            contacts = candidate_contacts(session, conversation, with_debtor=False)
-            for contact in [conversation.contact, *contacts]:
-                if contact is not None:
-                    contact.last_inbound_at = conversation.last_inbound_at
-            info = dict(message.payload or {})
-            kind = InboundKind(info.get("kind", InboundKind.TEXT))
-            if conversation.state == ConversationState.WITH_HUMAN:
-                session.commit()
-                return  # the collector answers from the console, where this message shows
-            if conversation.state == ConversationState.WAITING_HUMAN:
-                # Rasa is not called while a person is awaited; the debtor is told so, once.
-                last = repo.last_outbound(session, conversation)
-                waiting = waiting_text(working_hours(session), self._clock.now())
-                session.commit()
-                if last is None or not last.text.startswith(texts.WAITING_FOR_HUMAN):
-                    self._outbox.deliver(
-                        public_id,
-                        [BotReply(waiting)],
-                        author=Author.SYSTEM,
-                        reply_to_id=message_id,
-                    )
-                return
-            if conversation.state == ConversationState.CLOSED:
-                check_transition(conversation.state, ConversationState.BOT)
-                conversation.state = ConversationState.BOT  # the debtor wrote again
-            if kind == InboundKind.MEDIA:
-                refused = bool(media) and all(m.get("status") == REFUSED for m in media)
-                first.append(BotReply(texts.MEDIA_REFUSED if refused else texts.MEDIA_RECEIVED))
-                dialogue_text = message.text.strip() or None  # a caption is still a message
-            elif kind != InboundKind.TEXT:
-                first.append(BotReply(texts.UNSUPPORTED_CONTENT))
-            elif message.text.strip():
-                dialogue_text = message.text[:MAX_DIALOGUE_TEXT]
-                if conversation.channel in self._numbered:
-                    chosen = self._numbered_choice(session, conversation, message)
-                    if chosen is not None:
-                        info["resolved"] = dialogue_text = chosen
-                        message.payload = info
-            else:
-                first.append(BotReply(texts.UNSUPPORTED_CONTENT))
-            metadata = {
-                "channel": conversation.channel.value,
-                "known_sender": bool(contacts),
-                **(info.get("metadata") or {}),
-                "negocia_message_id": message_id,
-            }
-            attempts = int(info.get("engine_attempts", 0))
-            # A message seen before (deferred, or its server died mid-turn): no reply twice. A
-            # text never sent to the engine has no replies yet (they all come after that commit).
-            sent_before: set[tuple[Author, str]] = set()
-            if attempts or dialogue_text is None or first:
-                sent_before = {
-                    (m.author, m.text)
-                    for m in session.scalars(select(Message).where(Message.reply_to_id == message_id))
-                }
-            rotate = False
-            if dialogue_text is not None:
-                if attempts:
-                    metadata["negocia_retry"] = True
-                elif self._session_max_turns:
-                    rotate = self._long_session(session, conversation, message_id)
-                info["engine_attempts"] = attempts + 1  # committed before Rasa sees the message
-                message.payload = info
+        conversation = repo.conversation_by_public_id(session, public_id)
+        message = session.get(Message, message_id)
+        assert conversation is not None and message is not None
+        contacts = candidate_contacts(session, conversation, with_debtor=False)
+        for contact in [conversation.contact, *contacts]:
+            if contact is not None:
+                contact.last_inbound_at = conversation.last_inbound_at
+        info = dict(message.payload or {})
+        kind = InboundKind(info.get("kind", InboundKind.TEXT))
+        if conversation.state == ConversationState.WITH_HUMAN:
             session.commit()
-        # Rasa is called with no database session held: a turn may take seconds.
+            return ran  # the collector answers from the console, where this message shows
+        if conversation.state == ConversationState.WAITING_HUMAN:
+            # Rasa is not called while a person is awaited; the debtor is told so, once.
+            last = repo.last_outbound(session, conversation)
+            waiting = waiting_text(working_hours(session), self._clock.now())
+            session.commit()
+            session.close()
+            if last is None or not last.text.startswith(texts.WAITING_FOR_HUMAN):
+                self._outbox.deliver(
+                    public_id,
+                    [BotReply(waiting)],
+                    author=Author.SYSTEM,
+                    reply_to_id=message_id,
+                )
+            return ran
+        if conversation.state == ConversationState.CLOSED:
+            check_transition(conversation.state, ConversationState.BOT)
+            conversation.state = ConversationState.BOT  # the debtor wrote again
+        if kind == InboundKind.MEDIA:
+            refused = bool(media) and all(m.get("status") == REFUSED for m in media)
+            first.append(BotReply(texts.MEDIA_REFUSED if refused else texts.MEDIA_RECEIVED))
+            dialogue_text = message.text.strip() or None  # a caption is still a message
+        elif kind != InboundKind.TEXT:
+            first.append(BotReply(texts.UNSUPPORTED_CONTENT))
+        elif message.text.strip():
+            dialogue_text = message.text[:MAX_DIALOGUE_TEXT]
+            if conversation.channel in self._numbered:
+                chosen = self._numbered_choice(session, conversation, message)
+                if chosen is not None:
+                    info["resolved"] = dialogue_text = chosen
+                    message.payload = info
+        else:
+            first.append(BotReply(texts.UNSUPPORTED_CONTENT))
+        metadata = {
+            "channel": conversation.channel.value,
+            "known_sender": bool(contacts),
+            **(info.get("metadata") or {}),
+            "negocia_message_id": message_id,
+        }
+        attempts = int(info.get("engine_attempts", 0))
+        # A message seen before (deferred, or its server died mid-turn): no reply twice. A
+        # text never sent to the engine has no replies yet (they all come after that commit).
+        sent_before: set[tuple[Author, str]] = set()
+        if attempts or dialogue_text is None or first:
+            sent_before = {
+                (m.author, m.text)
+                for m in session.scalars(select(Message).where(Message.reply_to_id == message_id))
+            }
+        rotate = False
+        if dialogue_text is not None:
+            if attempts:
+                metadata["negocia_retry"] = True
+            elif self._session_max_turns:
+                rotate = self._long_session(session, conversation, message_id)
+            info["engine_attempts"] = attempts + 1  # committed before Rasa sees the message
+            message.payload = info
+        session.commit()
+        recipient = Recipient.of(conversation)
+        session.close()  # Rasa is called with no database session held: a turn may take seconds.
         first = [r for r in first if (Author.SYSTEM, r.text) not in sent_before]
-        self._outbox.deliver(public_id, first, author=Author.SYSTEM, reply_to_id=message_id)
+        self._outbox.deliver(
+            public_id, first, author=Author.SYSTEM, reply_to_id=message_id, recipient=recipient
+        )
         if dialogue_text is None:
-            return
+            return ran
         try:
             if rotate:
                 self._dialogue.send(public_id, SESSION_START_TEXT, {"negocia_session_rotation": True})
@@ -398,11 +446,23 @@ class Gateway:
             self.health.failed()
             log.warning("dialogue engine unavailable for message %s: %s", message_id, exc)
             self._engine_unavailable(public_id, message_id)
-            return
+            return ran
         self.health.succeeded()
         if any(author == Author.BOT for author, _text in sent_before):
-            return  # delivered before a crash, which left the message pending
-        self._outbox.deliver(public_id, replies, author=Author.BOT, reply_to_id=message_id)
+            return ran  # delivered before a crash, which left the message pending
+
+        def finish(recording: Session) -> None:
+            ran.more = self._mark_processed(recording, public_id, message_id)
+
+        self._outbox.deliver(
+            public_id,
+            replies,
+            author=Author.BOT,
+            reply_to_id=message_id,
+            recipient=recipient,
+            on_recorded=finish,
+        )
+        return ran
 
     def _long_session(self, session: Session, conversation: Conversation, message_id: int) -> bool:
         """True every ``session_max_turns`` debtor messages (the turn first starts a new session)."""

@@ -24,7 +24,7 @@ from bot.channels.base import OutboundChannel, OutboundMessage, SendError
 from bot.dialogue import BotReply
 from server.clock import Clock
 from server.db import repositories as repo
-from server.db.models import Author, Channel, Direction, EarlyStatus, Message
+from server.db.models import Author, Channel, Conversation, Direction, EarlyStatus, Message
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,27 @@ class UnknownConversation(LookupError):
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """Where a conversation's messages go, as a caller that has just read the conversation knows
+    it (a turn): given to ``deliver``, it spares reading the conversation again."""
+
+    conversation_id: int
+    channel: Channel
+    address: str
+    last_inbound_at: datetime | None
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> Recipient:
+        return cls(conversation.id, conversation.channel, conversation.address, conversation.last_inbound_at)
+
+
+# Work a caller adds to the transaction that records a delivery's outcomes (a turn marks its
+# inbound message processed there: one transaction less per turn, and never replies recorded
+# with the message left pending).
+OnRecorded = Callable[[Session], None]
+
+
+@dataclass(frozen=True)
 class _Outcome:
     """What became of one send, before it is written back on the message's row."""
 
@@ -185,23 +206,26 @@ class Outbox:
         *,
         author: Author,
         reply_to_id: int | None = None,
+        recipient: Recipient | None = None,
+        on_recorded: OnRecorded | None = None,
     ) -> list[int]:
         """Persists each reply as an outbound Message (before sending), sends it through the
         conversation's channel adapter with retries/backoff on retryable errors, records
         provider_message_id / status / error on the Message row; returns the message ids.
-        Never raises for provider failures (they are recorded)."""
+        Never raises for provider failures (they are recorded). ``recipient``: the conversation
+        as the caller read it (else it is read here); ``on_recorded`` runs in the transaction
+        that records the outcomes (not at all when there is no reply)."""
         if not replies:
             return []
         with self._sessions() as session:
-            conversation = repo.conversation_by_public_id(session, conversation_public_id)
-            if conversation is None:
-                raise UnknownConversation(conversation_public_id)
-            channel, address = conversation.channel, conversation.address
-            last_inbound_at = conversation.last_inbound_at
+            if recipient is None:
+                conversation = repo.conversation_by_public_id(session, conversation_public_id)
+                if conversation is None:
+                    raise UnknownConversation(conversation_public_id)
+                recipient = Recipient.of(conversation)
             rows = [
-                repo.add_message(
-                    session,
-                    conversation,
+                Message(
+                    conversation_id=recipient.conversation_id,
                     direction=Direction.OUTBOUND,
                     author=author,
                     text=reply.text,
@@ -211,16 +235,20 @@ class Outbox:
                 )
                 for reply in replies
             ]
-            session.commit()
+            session.add_all(rows)
+            session.commit()  # one INSERT for the turn's replies (ids in the replies' order)
             ids = [row.id for row in rows]
-        adapter = self._channels.get(channel)
+        adapter = self._channels.get(recipient.channel)
         outcomes = [
-            self._attempt(message_id, adapter, channel, address, replace(to_outbound(reply), last_inbound_at=last_inbound_at))
+            self._attempt(
+                message_id, adapter, recipient.channel, recipient.address,
+                replace(to_outbound(reply), last_inbound_at=recipient.last_inbound_at),
+            )
             for message_id, reply in zip(ids, replies, strict=True)
         ]  # fmt: skip
         # One write for the turn's outcomes. Should the process die between two sends, the rows
         # are already stored (pending), so nothing is lost or sent twice, only statuses unknown.
-        self._record(outcomes)
+        self._record(outcomes, on_recorded)
         return ids
 
     def send_message(
@@ -295,9 +323,9 @@ class Outbox:
             message_id, attempts, FAILED, error_code=error.error_code, error_message=str(error)[:2000]
         )
 
-    def _record(self, outcomes: Sequence[_Outcome]) -> None:
-        """Writes the outcomes back on their rows (one transaction), then applies any status
-        callback that arrived before its provider id was recorded."""
+    def _record(self, outcomes: Sequence[_Outcome], on_recorded: OnRecorded | None = None) -> None:
+        """Writes the outcomes back on their rows (one transaction, with ``on_recorded``'s work),
+        then applies any status callback that arrived before its provider id was recorded."""
         if not outcomes:
             return
         with self._sessions() as session:
@@ -322,6 +350,8 @@ class Outbox:
                     update(Message).where(Message.id == outcome.message_id).values(**values),
                     execution_options={"synchronize_session": False},  # no Message loaded here
                 )
+            if on_recorded is not None:
+                on_recorded(session)
             session.commit()
             provider_ids = [o.provider_message_id for o in outcomes if o.provider_message_id is not None]
             if not provider_ids:
