@@ -9,6 +9,7 @@ is refused here, before Twilio would refuse it (error 63016) and bill nothing bu
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -39,26 +40,41 @@ def from_whatsapp(value: str) -> str:
     return value.removeprefix(PREFIX)
 
 
-class RebasedHttpClient(TwilioHttpClient):
-    """Sends every request of the twilio client to ``base_url`` instead of ``*.twilio.com``
-    (a local fake in tests, a proxy in some deployments); path and query are kept."""
+class TwilioApiHttpClient(TwilioHttpClient):
+    """The twilio client's HTTP layer, with two changes.
 
-    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
+    - Every request goes to ``base_url`` instead of ``api.twilio.com`` (a local fake in tests, a
+      proxy in some deployments); path and query are kept.
+    - The environment's proxy and CA-bundle settings (``HTTPS_PROXY``, ``NO_PROXY``,
+      ``REQUESTS_CA_BUNDLE``…) are read once, for the one host this client calls. requests read
+      them on every request, walking the whole environment twice: ~20 % of a send's CPU.
+    """
+
+    def __init__(self, base_url: str = TWILIO_API_BASE_URL, timeout: float = 15.0) -> None:
         super().__init__(timeout=timeout)
         self._base = urlsplit(base_url.rstrip("/"))
+        self._rebase = base_url.rstrip("/") != TWILIO_API_BASE_URL
+        session = self.session
+        assert session is not None  # pool_connections (the default): one kept-alive session
+        session.trust_env = False
+        self.proxy = requests.utils.get_environ_proxies(base_url) or None
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            session.verify = ca_bundle
 
     def request(self, method: str, url: str, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def,override]
-        parts = urlsplit(url)
-        rebased = urlunsplit(
-            (self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, "")
-        )
-        return super().request(method, rebased, *args, **kwargs)
+        if self._rebase:
+            parts = urlsplit(url)
+            url = urlunsplit(
+                (self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, "")
+            )
+        return super().request(method, url, *args, **kwargs)
 
 
 def twilio_client(account_sid: str, auth_token: str, api_base_url: str | None) -> Client:
-    if api_base_url and api_base_url.rstrip("/") != TWILIO_API_BASE_URL:
-        return Client(account_sid, auth_token, http_client=RebasedHttpClient(api_base_url))
-    return Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=15.0))
+    return Client(
+        account_sid, auth_token, http_client=TwilioApiHttpClient(api_base_url or TWILIO_API_BASE_URL)
+    )
 
 
 LastInbound = Callable[[str], datetime | None]

@@ -1,0 +1,60 @@
+"""The twilio client's HTTP layer: rebased onto NEGOCIA_TWILIO_API_BASE_URL, and the environment's
+proxy settings (read once, when the client is built) still honoured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.channels.whatsapp import twilio_client
+from tests.fakes_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeTwilio, FakeTwilio]]:
+    api, proxy = FakeTwilio().start(), FakeTwilio().start()
+    yield api, proxy
+    api.stop()
+    proxy.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def _send(api: FakeTwilio) -> str:
+    client = twilio_client(ACCOUNT_SID, AUTH_TOKEN, api.url)
+    sent = client.messages.create(from_="whatsapp:+15550001111", to="whatsapp:+5531991234567", body="Olá")
+    return str(sent.sid)
+
+
+def test_requests_go_to_the_base_url(fakes: tuple[FakeTwilio, FakeTwilio]) -> None:
+    api, proxy = fakes
+    assert _send(api).startswith("SM")
+    assert [c.path for c in api.calls] == [f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"]
+    assert proxy.calls == []
+
+
+def test_an_http_proxy_from_the_environment_carries_the_requests(
+    fakes: tuple[FakeTwilio, FakeTwilio], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, proxy = fakes
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    _send(api)
+    # A forward proxy is asked for the absolute URL.
+    assert [c.path for c in proxy.calls] == [f"{api.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"]
+    assert api.calls == []
+
+
+def test_no_proxy_exempts_the_api_host(
+    fakes: tuple[FakeTwilio, FakeTwilio], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, proxy = fakes
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    _send(api)
+    assert len(api.calls) == 1 and proxy.calls == []
