@@ -10,9 +10,11 @@ reported to the gateway and not saved, and a retried turn is not run twice; and 
 tracker store's queries off the event loop (``install_sql_tracker_store_offload``); and keeps the
 connections to the action server open between calls (``install_endpoint_keepalive``), resolves
 event classes by name once (``install_event_class_cache``) and computes a tracker's dialogue
-states once per prediction (``install_tracker_states_cache``); and, once the model is loaded,
-moves the heap it built (TensorFlow, the model, the domain) out of the cycle collector's reach
-(``install_gc_freeze``).
+states once per prediction (``install_tracker_states_cache``); stops rule matching early
+(``install_rule_lookup_cutoff``), formats rule states only for debug logs
+(``install_quiet_rule_state_log``) and runs the model's graphs without dask's scheduler
+(``install_sequential_graph_runner``); and, once the model is loaded, moves the heap it built
+(TensorFlow, the model, the domain) out of the cycle collector's reach (``install_gc_freeze``).
 
 Usage: ``.venv-rasa/bin/python scripts/rasa_run.py run --model ...`` (any `rasa` arguments).
 """
@@ -548,6 +550,60 @@ def install_quiet_rule_state_log() -> None:
     RulePolicy.format_tracker_states = staticmethod(format_tracker_states)  # type: ignore[assignment,method-assign]
 
 
+def install_sequential_graph_runner() -> None:
+    """Rasa's model graphs (NLU parse, action prediction) run node by node in a fixed order,
+    instead of through dask's scheduler.
+
+    Each turn runs the parse graph once and the prediction graph two to four times; every run
+    pruned the schema to its targets again and had dask order and schedule ~15 nodes on one
+    thread (py-spy under bench/load.py: ~8 % of Rasa's CPU outside the nodes themselves). The
+    pruned schema and a topological order are computed once per set of targets; each node gets
+    what dask gave it (its needs' ``(name, output)`` pairs, an input's ``(name, value)``, the bare
+    name of a need nothing provides), and the result and errors are the same.
+    """
+    import graphlib
+
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    def plan(self: DaskGraphRunner, targets: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+        plans: dict[tuple[str, ...], list[tuple[str, tuple[str, ...]]]] = self.__dict__.setdefault(
+            "_negocia_plans", {}
+        )
+        if targets not in plans:
+            schema = self._graph_schema.minimal_graph_schema(list(targets))
+            needs = {name: tuple(node.needs.values()) for name, node in schema.nodes.items()}
+            order = graphlib.TopologicalSorter(
+                {name: [n for n in provided if n in needs] for name, provided in needs.items()}
+            ).static_order()
+            plans[targets] = [(name, needs[name]) for name in order]
+        return plans[targets]
+
+    def run(
+        self: DaskGraphRunner, inputs: dict[str, Any] | None = None, targets: list[str] | None = None
+    ) -> dict[str, Any]:
+        run_targets = tuple(targets if targets else self._graph_schema.target_names)
+        steps = plan(self, run_targets)
+        values: dict[str, Any] = {}
+        names = {name for name, _needs in steps}
+        for input_name, input_value in (inputs or {}).items():
+            if isinstance(input_value, str) and input_value in names:
+                raise GraphRunError(
+                    f"Input value '{input_value}' clashes with a node name. Make sure "
+                    f"that none of the input names passed to the `run` method are the "
+                    f"same as node names in the graph schema."
+                )
+            values[input_name] = (input_name, input_value)
+        try:
+            for name, needs in steps:
+                values[name] = self._instantiated_nodes[name](*(values.get(n, n) for n in needs))
+        except RuntimeError as e:
+            raise GraphRunError("Error running runner.") from e
+        return dict(values[target] for target in run_targets)
+
+    DaskGraphRunner.run = run  # type: ignore[method-assign]
+
+
 # Young-generation threshold once the heap is frozen: the default (700 allocations) ran a
 # collection every few milliseconds of a turn.
 GC_THRESHOLDS = (10_000, 10, 10)
@@ -588,6 +644,7 @@ def main() -> None:
     install_tracker_states_cache()
     install_rule_lookup_cutoff()
     install_quiet_rule_state_log()
+    install_sequential_graph_runner()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -324,3 +324,82 @@ def test_rule_states_are_formatted_for_the_log_only_at_debug_level() -> None:
             del RulePolicy.format_tracker_states
         else:
             RulePolicy.format_tracker_states = original  # type: ignore[method-assign]
+
+
+class _Sum:
+    """A graph component: its inputs plus a constant; raises on a negative total."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.k = config["k"]
+
+    @classmethod
+    def create(
+        cls, config: dict[str, Any], model_storage: Any, resource: Any, execution_context: Any
+    ) -> _Sum:
+        return cls(config)
+
+    def run(self, a: int, b: int = 0) -> int:
+        total = a + b + self.k
+        if total < 0:
+            raise ValueError(f"negative: {total}")
+        return total
+
+
+def _sum_graph() -> Any:
+    from rasa.engine.graph import GraphComponent, GraphSchema, SchemaNode
+
+    component = type("Sum", (_Sum, GraphComponent), {})
+
+    def node(needs: dict[str, str], k: int, target: bool = False, eager: bool = True) -> SchemaNode:
+        return SchemaNode(needs=needs, uses=component, constructor_name="create", fn="run",
+                          config={"k": k}, eager=eager, is_target=target)  # fmt: skip
+
+    return GraphSchema(
+        {
+            "first": node({"a": "__x__"}, 1),
+            "second": node({"a": "first", "b": "__y__"}, 10, eager=False),
+            "diamond": node({"a": "second", "b": "first"}, 100, target=True),
+            "other": node({"a": "__y__"}, -10_000, target=True),  # raises: only run when asked for
+        }
+    )
+
+
+def test_graphs_run_in_order_with_dasks_results_and_errors(tmp_path: Path) -> None:
+    """The sequential runner gives what dask gives: pruned to the targets, inputs and outputs as
+    (name, value) pairs, a need nothing provides passed by name, the same errors."""
+    from rasa.engine.exceptions import GraphComponentException, GraphRunError
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    schema = _sum_graph()
+    storage = LocalModelStorage(tmp_path)
+    original = DaskGraphRunner.run
+
+    def outcomes() -> list[Any]:
+        runner = DaskGraphRunner(schema, storage, ExecutionContext(schema, "m"))
+        seen: list[Any] = []
+        cases: list[tuple[dict[str, Any], list[str] | None]] = [
+            ({"__x__": 1, "__y__": 2}, ["diamond"]),
+            ({"__x__": 5, "__y__": 0}, ["first", "diamond"]),
+            ({"__x__": 1, "__y__": 2}, ["diamond"]),  # the same targets again: the kept plan
+            ({"__x__": -500, "__y__": 0}, ["second"]),  # the component raises
+            ({"__x__": 1, "__y__": 1}, None),  # every target: "other" raises
+            ({"__x__": "first", "__y__": 1}, ["diamond"]),  # an input named like a node
+            ({"__x__": 1}, ["diamond"]),  # "__y__" provided by nobody
+        ]
+        for inputs, targets in cases:
+            try:
+                seen.append(runner.run(inputs, targets))
+            except (GraphComponentException, GraphRunError) as e:
+                seen.append((type(e).__name__, str(e), type(e.__cause__).__name__))
+        return seen
+
+    expected = outcomes()
+    assert expected[0] == {"diamond": 1 + 1 + (1 + 1 + 2 + 10) + 100}
+    _launcher().install_sequential_graph_runner()
+    try:
+        assert DaskGraphRunner.run is not original
+        assert outcomes() == expected
+    finally:
+        DaskGraphRunner.run = original  # type: ignore[method-assign]
