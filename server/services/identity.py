@@ -77,7 +77,7 @@ def same_sender_conversations(session: Session, conversation: Conversation) -> l
     WhatsApp or the sandbox, and the Telegram users linked to the contacts of that phone (or, from
     Telegram, the phones of the contacts linked to that user). Identity failures and the lockout
     count across all of them, so a new channel or conversation does not grant fresh attempts."""
-    candidates = candidate_contacts(session, conversation)
+    candidates = candidate_contacts(session, conversation, with_debtor=False)  # phones and ids only
     phone_keys = {c.phone_key for c in candidates if c.phone_key}
     telegram_ids = {str(c.telegram_user_id) for c in candidates if c.telegram_user_id is not None}
     if conversation.channel == Channel.TELEGRAM:
@@ -99,13 +99,35 @@ def same_sender_conversations(session: Session, conversation: Conversation) -> l
     return list(session.scalars(stmt.order_by(Conversation.id)))
 
 
-def _failures_and_lock(session: Session, conversation: Conversation) -> tuple[int, bool]:
+@dataclass(frozen=True)
+class _SenderState:
+    """The identity check's state across the sender's conversations (every channel)."""
+
+    status: IdentityStatus
+    failures: int
+    siblings: list[Conversation]
+
+
+def _sender_state(
+    session: Session, conversation: Conversation, now: datetime, policy: IdentityPolicy
+) -> _SenderState:
+    """The status and the sender's failures, from one read of the sender's other conversations
+    (callers used to read them up to five times in one request)."""
     siblings = same_sender_conversations(session, conversation)
     failures = conversation.verification_failures + sum(c.verification_failures for c in siblings)
-    locked = conversation.disclosure_locked_at is not None or any(
+    if conversation.disclosure_locked_at is not None or any(
         c.disclosure_locked_at is not None for c in siblings
-    )
-    return failures, locked
+    ):
+        return _SenderState(IdentityStatus.LOCKED, failures, siblings)
+    if (
+        conversation.contact_id is not None
+        and conversation.verified_at is not None
+        and now - conversation.verified_at <= policy.verification_valid_for
+    ):
+        return _SenderState(IdentityStatus.VERIFIED, failures, siblings)
+    if not candidate_contacts(session, conversation, with_debtor=False):
+        return _SenderState(IdentityStatus.UNKNOWN, failures, siblings)
+    return _SenderState(IdentityStatus.UNVERIFIED, failures, siblings)
 
 
 def _aware(value: datetime) -> datetime:
@@ -116,17 +138,7 @@ def _aware(value: datetime) -> datetime:
 def identity_status(
     session: Session, conversation: Conversation, now: datetime, policy: IdentityPolicy
 ) -> IdentityStatus:
-    if conversation.disclosure_locked_at is not None or _failures_and_lock(session, conversation)[1]:
-        return IdentityStatus.LOCKED
-    if (
-        conversation.contact_id is not None
-        and conversation.verified_at is not None
-        and now - conversation.verified_at <= policy.verification_valid_for
-    ):
-        return IdentityStatus.VERIFIED
-    if not candidate_contacts(session, conversation):
-        return IdentityStatus.UNKNOWN
-    return IdentityStatus.UNVERIFIED
+    return _sender_state(session, conversation, now, policy).status
 
 
 def load_conversation(session: Session, public_id: str, *, for_update: bool = False) -> Conversation:
@@ -140,14 +152,14 @@ def conversation_context(
     session: Session, public_id: str, now: datetime, policy: IdentityPolicy, creditor_name: str
 ) -> ConversationContext:
     conversation = load_conversation(session, public_id)
-    status = identity_status(session, conversation, now, policy)
+    state = _sender_state(session, conversation, now, policy)
     first_name = None
-    if status == IdentityStatus.VERIFIED and conversation.contact is not None:
+    if state.status == IdentityStatus.VERIFIED and conversation.contact is not None:
         first_name = conversation.contact.name.split()[0] if conversation.contact.name else None
-    attempts_left = max(policy.max_attempts - _failures_and_lock(session, conversation)[0], 0)
-    if status == IdentityStatus.LOCKED:
+    attempts_left = max(policy.max_attempts - state.failures, 0)
+    if state.status == IdentityStatus.LOCKED:
         attempts_left = 0
-    return ConversationContext(status, attempts_left, creditor_name, first_name)
+    return ConversationContext(state.status, attempts_left, creditor_name, first_name)
 
 
 def verify_identity(
@@ -155,26 +167,26 @@ def verify_identity(
 ) -> VerificationDecision:
     """Check a typed CNPJ root and record the result (commit is the caller's)."""
     conversation = load_conversation(session, public_id, for_update=True)
-    status = identity_status(session, conversation, now, policy)
-    if status == IdentityStatus.VERIFIED:
+    state = _sender_state(session, conversation, now, policy)
+    if state.status == IdentityStatus.VERIFIED:
         return VerificationDecision(
             VerificationOutcome.VERIFIED, conversation.verification_failures, 0, conversation.contact_id
         )
     roots = {c.debtor.cnpj_root: c.id for c in candidate_contacts(session, conversation)}
-    failures, _ = _failures_and_lock(session, conversation)  # the sender's, across channels
+    failures = state.failures  # the sender's, across channels
     decision = decide_verification(
         parse_root(answer),
         roots,
         failures,
         policy.max_attempts,
-        locked=status == IdentityStatus.LOCKED,
+        locked=state.status == IdentityStatus.LOCKED,
     )
     conversation.verification_failures += decision.failures - failures
     if decision.outcome == VerificationOutcome.VERIFIED:
         conversation.contact_id = decision.contact_id
         conversation.verified_at = now
         conversation.verification_failures = 0
-        for sibling in same_sender_conversations(session, conversation):
+        for sibling in state.siblings:
             sibling.verification_failures = 0
     elif decision.outcome == VerificationOutcome.LOCKED and conversation.disclosure_locked_at is None:
         conversation.disclosure_locked_at = now
