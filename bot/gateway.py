@@ -200,6 +200,8 @@ class Gateway:
             conversation = self._conversation(session, inbound.channel, inbound.address)
             public_id = conversation.public_id
             conversation.last_inbound_at = self._clock.now()
+            # Read and written under the intake lock; a retry's rollback below undoes it too.
+            conversation.inbound_count = (conversation.inbound_count or 0) + 1
             try:
                 message = repo.add_message(
                     session,
@@ -208,6 +210,7 @@ class Gateway:
                     author=Author.CONTACT,
                     text=inbound.text,
                     payload=inbound_payload(inbound),
+                    ordinal=conversation.inbound_count,
                     provider_message_id=inbound.provider_message_id,
                     media=list(inbound.media) or None,
                     processing=Processing.PENDING,
@@ -403,7 +406,7 @@ class Gateway:
                 chosen = self._numbered_choice(session, conversation, message)
                 if chosen is not None:
                     info["resolved"] = dialogue_text = chosen
-                    message.payload = info
+                    message.payload = dict(info)  # a new object: SQLAlchemy compares with the flushed one
         else:
             first.append(BotReply(texts.UNSUPPORTED_CONTENT))
         metadata = {
@@ -426,9 +429,9 @@ class Gateway:
             if attempts:
                 metadata["negocia_retry"] = True
             elif self._session_max_turns:
-                rotate = self._long_session(session, conversation, message_id)
+                rotate = self._long_session(session, conversation, message_id, message.ordinal)
             info["engine_attempts"] = attempts + 1  # committed before Rasa sees the message
-            message.payload = info
+            message.payload = dict(info)  # a new object: SQLAlchemy compares with the flushed one
         session.commit()
         recipient = Recipient.of(conversation)
         session.close()  # Rasa is called with no database session held: a turn may take seconds.
@@ -464,15 +467,20 @@ class Gateway:
         )
         return ran
 
-    def _long_session(self, session: Session, conversation: Conversation, message_id: int) -> bool:
-        """True every ``session_max_turns`` debtor messages (the turn first starts a new session)."""
-        count = session.scalar(
-            select(func.count(Message.id)).where(
-                Message.conversation_id == conversation.id,
-                Message.direction == Direction.INBOUND,
-                Message.id <= message_id,
+    def _long_session(
+        self, session: Session, conversation: Conversation, message_id: int, ordinal: int | None
+    ) -> bool:
+        """True every ``session_max_turns`` debtor messages (the turn first starts a new session).
+        The message's number comes from intake; a message accepted before numbering is counted."""
+        count = ordinal
+        if count is None:
+            count = session.scalar(
+                select(func.count(Message.id)).where(
+                    Message.conversation_id == conversation.id,
+                    Message.direction == Direction.INBOUND,
+                    Message.id <= message_id,
+                )
             )
-        )
         return bool(count and count > 1 and (count - 1) % self._session_max_turns == 0)
 
     def _engine_unavailable(self, public_id: str, message_id: int) -> None:
@@ -484,7 +492,7 @@ class Gateway:
             assert conversation is not None and message is not None
             info = dict(message.payload or {})
             since = datetime.fromisoformat(info.setdefault("engine_unavailable_since", now.isoformat()))
-            message.payload = info
+            message.payload = dict(info)  # a new object: SQLAlchemy compares with the flushed one
             if now - since >= self._handoff_after:
                 request_handoff(
                     session, conversation, ENGINE_UNAVAILABLE_REASON, now, note=texts.ENGINE_HANDOFF_NOTE

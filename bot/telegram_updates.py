@@ -160,6 +160,7 @@ class TelegramUpdates:
                 conversation = Conversation(channel=Channel.TELEGRAM, address=address)
                 session.add(conversation)
                 session.flush()
+            conversation.inbound_count = (conversation.inbound_count or 0) + 1  # as the gateway's intake
             try:
                 message = repo.add_message(
                     session,
@@ -168,6 +169,7 @@ class TelegramUpdates:
                     author=Author.CONTACT,
                     text=text,
                     payload={"kind": kind},
+                    ordinal=conversation.inbound_count,
                     provider_message_id=key,
                 )
                 session.commit()

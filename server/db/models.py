@@ -218,6 +218,8 @@ class Conversation(Base):
     handoff_reason: Mapped[str | None] = mapped_column(String(40))
     # Last inbound message from this address: free text on WhatsApp only within 24 hours of it.
     last_inbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Messages the sender has written, counted at intake under its lock (``Message.ordinal``).
+    inbound_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -258,6 +260,9 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     processing: Mapped[Processing | None] = mapped_column(_enum(Processing, "processing"))
+    # An inbound message's number in its conversation (1, 2, …; None: outbound, or stored before
+    # numbering): a turn starts a new Rasa session every N messages without counting them.
+    ordinal: Mapped[int | None] = mapped_column(Integer)
     # The inbound message whose turn produced this outbound one (None: collector, reminder).
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

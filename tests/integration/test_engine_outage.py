@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot import texts
 from bot.dialogue import BotReply, DialogueUnavailable
-from bot.gateway import SESSION_START_TEXT
+from bot.gateway import SESSION_START_TEXT, Inbound
 from bot.retrier import PendingRetrier
 from server.clock import FixedClock
 from server.container import Container
@@ -133,3 +133,32 @@ def test_a_long_conversation_starts_a_new_rasa_session_every_n_messages(
         "mensagem 0", "mensagem 1", "mensagem 2", SESSION_START_TEXT, "mensagem 3", "mensagem 4",
         "mensagem 5", SESSION_START_TEXT, "mensagem 6",
     ]  # fmt: skip
+
+
+def test_messages_are_numbered_at_intake_and_older_ones_are_counted(
+    container: Container, client: TestClient, session: Session
+) -> None:
+    """The rotation reads the number intake gave a message; a message stored before numbering
+    (pending through an upgrade) is counted instead, with the same result."""
+    dialogue = OutageDialogue()
+    container.dialogue = dialogue
+    container.settings.rasa_session_max_turns = 3
+    for i in range(3):
+        say(client, f"mensagem {i}")
+    inbound = session.scalars(
+        select(Message).where(Message.direction == Direction.INBOUND).order_by(Message.id)
+    ).all()
+    assert [m.ordinal for m in inbound] == [1, 2, 3]
+    conversation = session.get(Conversation, inbound[0].conversation_id)
+    assert conversation is not None and conversation.inbound_count == 3
+
+    # The fourth message as an older server stored it: no number, and not counted at intake.
+    dialogue.calls.clear()
+    accepted = container.gateway.accept(Inbound(conversation.channel, conversation.address, "mensagem 3"))
+    fourth = session.get(Message, accepted.message_id)
+    assert fourth is not None and fourth.ordinal == 4
+    fourth.ordinal = None
+    conversation.inbound_count = 3
+    session.commit()
+    retry_now(container)
+    assert [text for text, _m in dialogue.calls] == [SESSION_START_TEXT, "mensagem 3"]

@@ -181,7 +181,7 @@ def test_a_typed_number_means_that_button_of_the_last_options_sent(
     settle(whatsapp)
     assert [call[1] for call in dialogue.calls] == ["oi", "/affirm", "3"]
     typed = [m for m in messages(session) if m.direction == Direction.INBOUND][1]
-    assert typed.text == "opção 1" and typed.payload == {"resolved": "/affirm"}
+    assert typed.text == "opção 1" and typed.payload == {"resolved": "/affirm", "engine_attempts": 1}
 
 
 # -- content other than text -------------------------------------------------------------
