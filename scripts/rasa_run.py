@@ -22,6 +22,7 @@ Usage: ``.venv-rasa/bin/python scripts/rasa_run.py run --model ...`` (any `rasa`
 from __future__ import annotations
 
 import gc
+import itertools
 import sys
 from typing import Any
 
@@ -502,6 +503,63 @@ def install_tracker_states_cache() -> None:
     DialogueStateTracker.past_states = past_states  # type: ignore[method-assign]
 
 
+_APPLIED = "_negocia_applied"
+
+
+def install_applied_events_cache() -> None:
+    """``DialogueStateTracker.applied_events`` continued from its last result while the tracker
+    only grew by events that Rasa's walk simply appends, instead of walking every event again.
+
+    The walk runs several times a turn (the dialogue states, the session-expiry check, the session
+    update), each over the whole session: ~9 % of Rasa's CPU under bench/load.py. Rasa's walk
+    resets or rewinds on restarts, new sessions, reverts and a loop's repeated executions, and
+    which executions those are depends on every loop name in the tracker; so the kept result is
+    extended only when the new events hold none of those (no restart, session start, revert, loop
+    activation, nor execution of a loop's action) and the tracker's events are the same deque
+    with the same last kept event. Anything else is Rasa's own walk. Callers get their own list.
+    """
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionReverted,
+        ActiveLoop,
+        Restarted,
+        SessionStarted,
+        UserUtteranceReverted,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    original = DialogueStateTracker.applied_events
+    rewinding = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
+
+    def applied_events(self: DialogueStateTracker) -> list[Any]:
+        events = self.events
+        if events.maxlen is not None:  # a capped deque: its length does not count appends
+            return list(original(self))
+        kept = self.__dict__.get(_APPLIED)
+        if kept is not None:
+            deque_id, seen, last, applied, loop_names = kept
+            if deque_id == id(events) and seen <= len(events) and (seen == 0 or events[seen - 1] is last):
+                extended = True
+                for event in itertools.islice(events, seen, None):
+                    if isinstance(event, rewinding) or (
+                        isinstance(event, ActionExecuted) and event.action_name in loop_names
+                    ):
+                        extended = False
+                        break
+                    applied.append(event)
+                if extended:
+                    self.__dict__[_APPLIED] = (deque_id, len(events), events[-1] if events else None,
+                                               applied, loop_names)  # fmt: skip
+                    return list(applied)
+        applied = list(original(self))
+        loop_names = {e.name for e in events if isinstance(e, ActiveLoop) and e.name}
+        self.__dict__[_APPLIED] = (id(events), len(events), events[-1] if events else None,
+                                   list(applied), loop_names)  # fmt: skip
+        return applied
+
+    DialogueStateTracker.applied_events = applied_events  # type: ignore[method-assign]
+
+
 def install_rule_lookup_cutoff() -> None:
     """RulePolicy's rule matching stops walking back through the states once no candidate rule
     is that long, instead of going back to the start of the session.
@@ -642,6 +700,7 @@ def main() -> None:
     install_endpoint_keepalive()
     install_event_class_cache()
     install_tracker_states_cache()
+    install_applied_events_cache()
     install_rule_lookup_cutoff()
     install_quiet_rule_state_log()
     install_sequential_graph_runner()

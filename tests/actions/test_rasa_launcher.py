@@ -403,3 +403,56 @@ def test_graphs_run_in_order_with_dasks_results_and_errors(tmp_path: Path) -> No
         assert outcomes() == expected
     finally:
         DaskGraphRunner.run = original  # type: ignore[method-assign]
+
+
+def test_applied_events_continue_as_rasa_walks_them() -> None:
+    """The kept result equals Rasa's walk after every event of a conversation with a form, a
+    fallback revert, a rule turn, an action revert, a restart and a new session; also for a
+    tracker whose events were replaced, and for another tracker object."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    original = DialogueStateTracker.applied_events
+    events = _negotiation_events()
+    # A loop executed again after it was activated (Rasa's walk rewinds to its last execution).
+    events += [
+        ActionExecuted("identity_form"),
+        ActiveLoop("identity_form"),
+        ActionExecuted("action_listen"),
+        SlotSet("cnpj_root", "99999999"),
+        ActionExecuted("identity_form"),
+        ActionExecuted("action_listen"),
+    ]
+    expected = [
+        original(DialogueStateTracker.from_events("t", events[:n], domain.slots))
+        for n in range(len(events) + 1)
+    ]
+    walks: list[int] = []
+
+    def counted(self: DialogueStateTracker) -> list:  # type: ignore[type-arg]
+        walks.append(len(self.events))
+        return original(self)
+
+    DialogueStateTracker.applied_events = counted  # type: ignore[method-assign]
+    _launcher().install_applied_events_cache()
+    try:
+        assert DialogueStateTracker.applied_events is not counted
+        tracker = DialogueStateTracker.from_events("t", [], domain.slots)
+        assert tracker.applied_events() == expected[0]
+        for n, event in enumerate(events, start=1):
+            tracker.update(event)
+            first = tracker.applied_events()
+            assert first == expected[n], n
+            first.clear()  # callers get their own list
+            assert tracker.applied_events() == expected[n]
+        # Walked again only where the events could rewind (13 such events), else continued.
+        assert 0 < len(walks) <= 16
+        # The same events in a new deque: walked again, same result.
+        tracker.events = type(tracker.events)(list(tracker.events)[:10])
+        assert tracker.applied_events() == expected[10]
+        other = DialogueStateTracker.from_events("u", events[:5], domain.slots)
+        assert other.applied_events() == expected[5]
+    finally:
+        DialogueStateTracker.applied_events = original  # type: ignore[method-assign]
