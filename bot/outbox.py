@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import String, Table, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.base import OutboundChannel, OutboundMessage, SendError
@@ -171,6 +171,32 @@ class Recipient:
 # inbound message processed there: one transaction less per turn, and never replies recorded
 # with the message left pending).
 OnRecorded = Callable[[Session], None]
+
+
+_MESSAGES = cast(Table, Message.__table__)
+# A send's outcome on its row. A status callback may have raced ahead of us (Twilio answers, then
+# calls back): the status is decided inside the UPDATE, so a "delivered" committed meanwhile is
+# never undone; a provider id or send time not known keeps what the row has.
+_OUTCOME_UPDATE = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("o_id"))
+    .values(
+        attempts=bindparam("o_attempts"),
+        error_code=bindparam("o_error_code"),
+        error_message=bindparam("o_error_message"),
+        status=case(
+            (
+                or_(_MESSAGES.c.status.is_(None), _MESSAGES.c.status == PENDING),
+                bindparam("o_status", type_=String),
+            ),
+            else_=_MESSAGES.c.status,
+        ),
+        provider_message_id=func.coalesce(
+            bindparam("o_provider_message_id", type_=String), _MESSAGES.c.provider_message_id
+        ),
+        sent_at=func.coalesce(bindparam("o_sent_at", type_=_MESSAGES.c.sent_at.type), _MESSAGES.c.sent_at),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -329,27 +355,23 @@ class Outbox:
         if not outcomes:
             return
         with self._sessions() as session:
-            for outcome in outcomes:
-                values: dict[str, Any] = {
-                    "attempts": outcome.attempts,
-                    "error_code": outcome.error_code,
-                    "error_message": outcome.error_message,
-                    # A status callback may have raced ahead of us (Twilio answers, then calls
-                    # back): decided inside the UPDATE, so a "delivered" committed meanwhile is
-                    # never undone.
-                    "status": case(
-                        (or_(Message.status.is_(None), Message.status == PENDING), outcome.status),
-                        else_=Message.status,
-                    ),
-                }
-                if outcome.provider_message_id is not None:
-                    values["provider_message_id"] = outcome.provider_message_id
-                if outcome.sent_at is not None:
-                    values["sent_at"] = outcome.sent_at
-                session.execute(
-                    update(Message).where(Message.id == outcome.message_id).values(**values),
-                    execution_options={"synchronize_session": False},  # no Message loaded here
-                )
+            # One executemany on the table (the ORM's bulk UPDATE machinery was ~4 % of the
+            # server's CPU for one or two rows a turn).
+            session.connection().execute(
+                _OUTCOME_UPDATE,
+                [
+                    {
+                        "o_id": outcome.message_id,
+                        "o_attempts": outcome.attempts,
+                        "o_error_code": outcome.error_code,
+                        "o_error_message": outcome.error_message,
+                        "o_status": outcome.status,
+                        "o_provider_message_id": outcome.provider_message_id,
+                        "o_sent_at": outcome.sent_at,
+                    }
+                    for outcome in outcomes
+                ],
+            )
             if on_recorded is not None:
                 on_recorded(session)
             session.commit()
