@@ -10,8 +10,9 @@ reported to the gateway and not saved, and a retried turn is not run twice; and 
 tracker store's queries off the event loop (``install_sql_tracker_store_offload``); and keeps the
 connections to the action server open between calls (``install_endpoint_keepalive``), resolves
 event classes by name once (``install_event_class_cache``) and computes a tracker's dialogue
-states once per prediction (``install_tracker_states_cache``); stops rule matching early
-(``install_rule_lookup_cutoff``), formats rule states only for debug logs
+states once per prediction (``install_tracker_states_cache``); matches rules with each rule parsed
+once and stops early (``install_rule_lookup_cutoff``), runs actions that only read the tracker
+without a copy of it (``install_action_run_without_copy``), formats rule states only for debug logs
 (``install_quiet_rule_state_log``) and runs the model's graphs without dask's scheduler
 (``install_sequential_graph_runner``); and, once the model is loaded, moves the heap it built
 (TensorFlow, the model, the domain) out of the cycle collector's reach (``install_gc_freeze``).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import sys
 from typing import Any
 
@@ -247,6 +249,33 @@ def install_sql_tracker_store_offload() -> None:
             cache(self).loaded(sender_id, tracker, newest_id)
         return tracker
 
+    def event_row(sender_id: str, event: Any) -> dict[str, Any]:
+        data = event.as_dict()
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }
+
+    def insert_rows(self: SQLTrackerStore, session: Any, rows: list[dict[str, Any]]) -> int | None:
+        """Inserts the rows in order; the id of the last one. One Core INSERT … RETURNING over the
+        driver's batched VALUES where the dialect returns ids from an executemany (psycopg2):
+        the ORM's unit of work around the same INSERT was ~5 % of Rasa's CPU under
+        bench/load.py. Elsewhere (SQLite) the ORM, as before."""
+        if not rows:
+            return None
+        table = self.SQLEvent.__table__
+        if session.get_bind().dialect.insert_executemany_returning:
+            ids = session.execute(table.insert().returning(table.c.id), rows).scalars().all()
+            return max(ids)
+        objects = [self.SQLEvent(**row) for row in rows]
+        session.add_all(objects)
+        session.flush()  # the ids come back with the insert; read before commit expires them
+        return max(row.id for row in objects)
+
     def save_sync(self: SQLTrackerStore, tracker: DialogueStateTracker) -> None:
         with self.session_scope() as session:
             stored = getattr(tracker, _STORED, None)
@@ -254,24 +283,9 @@ def install_sql_tracker_store_offload() -> None:
                 stored = self._event_query(
                     session, tracker.sender_id, fetch_events_from_all_sessions=False
                 ).count()
-            rows = []
-            new_session = False
-            for event in itertools.islice(tracker.events, stored, len(tracker.events)):
-                data = event.as_dict()
-                new_session = new_session or isinstance(event, (SessionStarted, Restarted))
-                rows.append(
-                    self.SQLEvent(
-                        sender_id=tracker.sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                        action_name=data.get("name"),
-                        data=json.dumps(data),
-                    )
-                )
-            session.add_all(rows)
-            session.flush()  # the ids come back with the insert (RETURNING); read before commit expires them
-            newest_id = max((row.id for row in rows), default=None)
+            new = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+            new_session = any(isinstance(event, (SessionStarted, Restarted)) for event in new)
+            newest_id = insert_rows(self, session, [event_row(tracker.sender_id, event) for event in new])
             session.commit()
         setattr(tracker, _STORED, len(tracker.events))
         cache(self).saved(tracker.sender_id, tracker, newest_id, new_session)
@@ -560,33 +574,144 @@ def install_applied_events_cache() -> None:
     DialogueStateTracker.applied_events = applied_events  # type: ignore[method-assign]
 
 
+def compile_rule(rule_key: str) -> tuple[int, list[tuple[bool, tuple[tuple[str, str, Any, bool], ...]]]]:
+    """A rule key as its length and, from its newest state back, each state's checks: whether
+    the state has a previous action, and (sub-state, key, value, must-not-be-set) per feature,
+    lists turned into tuples as Rasa turns them (json gives lists back for tuples)."""
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET
+
+    states = RulePolicy._rule_key_to_state(rule_key)
+    compiled = []
+    for state in reversed(states):
+        checks = []
+        for state_type, sub_state in state.items():
+            for key, value in sub_state.items():
+                if isinstance(value, list):
+                    value = tuple(value)
+                if value == SHOULD_NOT_BE_SET:
+                    checks.append((state_type, key, value, True))
+                elif value:  # a falsy value is never checked (Rasa's ``value_from_rules and …``)
+                    checks.append((state_type, key, value, False))
+        compiled.append((bool(state.get(PREVIOUS_ACTION)), tuple(checks)))
+    return len(states), compiled
+
+
 def install_rule_lookup_cutoff() -> None:
-    """RulePolicy's rule matching stops walking back through the states once no candidate rule
-    is that long, instead of going back to the start of the session.
+    """RulePolicy's rule matching: each rule key parsed once into its checks (``compile_rule``),
+    and the walk back through the states stopped once no candidate rule is that long.
 
     ``RulePolicy._get_possible_keys`` filters the candidate rules state by state, from the newest
-    state back, and a rule shorter than the distance walked is kept without checks; Rasa still
-    walks every state of the tracker (and builds a reversed copy of each remaining rule per step),
-    twice per prediction. Stopping once every remaining rule is shorter than the distance gives
-    the same set. Rule lengths are read once per rule key.
+    state back. For every rule and step Rasa reverses the rule's states again, calls
+    ``_is_rule_applicable`` and ``_does_rule_match_state`` (which turns list values into tuples
+    again), and it walks every state of the tracker, twice per prediction: ~9 % of Rasa's CPU
+    under bench/load.py, with the cutoff below already in. The checks are the same, in a loop over
+    precomputed tuples; a rule shorter than the distance walked is kept without checks, so
+    stopping once every remaining rule is that short gives the same set.
     """
     import functools
 
     from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET
 
-    @functools.lru_cache(maxsize=4096)
-    def rule_length(rule_key: str) -> int:
-        return len(RulePolicy._rule_key_to_state(rule_key))
+    compiled_rule = functools.lru_cache(maxsize=8192)(compile_rule)
+    empty: dict[str, Any] = {}
+
+    def applies(rule: Any, turn_index: int, state: dict[str, Any]) -> bool:
+        # Rasa's _is_rule_applicable and _does_rule_match_state, step for step.
+        length, reversed_states = rule
+        if turn_index >= length:
+            return True
+        rule_has_previous, checks = reversed_states[turn_index]
+        has_previous = bool(state.get(PREVIOUS_ACTION))
+        if not rule_has_previous and not has_previous:
+            return True
+        if not rule_has_previous or not has_previous:
+            return False
+        for state_type, key, value, must_not_be_set in checks:
+            current = state.get(state_type, empty).get(key)
+            if must_not_be_set:
+                if current and current != SHOULD_NOT_BE_SET:
+                    return False
+            elif current != value:
+                return False
+        return True
 
     def _get_possible_keys(self: Any, lookup: dict[str, str], states: list[dict[str, Any]]) -> set[str]:
-        possible_keys = set(lookup.keys())
+        candidates = [(key, compiled_rule(key)) for key in lookup]
         for i, state in enumerate(reversed(states)):
-            if not possible_keys or all(rule_length(key) <= i for key in possible_keys):
+            if not candidates or all(rule[0] <= i for _key, rule in candidates):
                 break  # every remaining rule applies from here back (Rasa's own shortcut)
-            possible_keys = {key for key in possible_keys if self._is_rule_applicable(key, i, state)}
-        return possible_keys
+            candidates = [(key, rule) for key, rule in candidates if applies(rule, i, state)]
+        return {key for key, _rule in candidates}
 
     RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]
+
+
+def install_action_run_without_copy() -> None:
+    """``MessageProcessor._run_action`` without its copy of the whole tracker when there is
+    nothing to discard.
+
+    Rasa runs every action on a copy of the tracker (a replay of all its events) with the
+    prediction's events applied, so that those events can be dropped if the action rejects its
+    execution. When the prediction has no events (Memoization and Rule predictions have none) and
+    the action only reads the tracker (a response, a custom action on the action server,
+    ``action_listen``), the copy is the tracker itself: the action gets the tracker. py-spy under
+    bench/load.py: ~5 % of Rasa's CPU in that replay. Everything else is Rasa 3.6's method as it is.
+    """
+    import rasa.core.actions.action as actions
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.constants import UTTER_PREFIX
+    from rasa.shared.core.constants import ACTION_EXTRACT_SLOTS, ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecutionRejected, UserUttered
+
+    processor_log = logging.getLogger("rasa.core.processor")
+    # Actions whose ``run`` never changes the tracker it is given (read, then events returned).
+    read_only = (actions.ActionBotResponse, actions.RemoteAction, actions.ActionListen)
+
+    async def _run_action(
+        self: MessageProcessor, action: Any, tracker: Any, output_channel: Any, nlg: Any, prediction: Any
+    ) -> bool:
+        try:
+            if not prediction.events and type(action) in read_only:
+                temporary_tracker = tracker
+            else:
+                temporary_tracker = tracker.copy()
+                temporary_tracker.update_with_events(prediction.events, self.domain)
+            events = await action.run(output_channel, nlg, temporary_tracker, self.domain)
+        except actions.ActionExecutionRejection:
+            events = [
+                ActionExecutionRejected(action.name(), prediction.policy_name, prediction.max_confidence)
+            ]
+            tracker.update(events[0])
+            return self.should_predict_another_action(action.name())
+        except Exception:
+            processor_log.exception(
+                f"Encountered an exception while running action '{action.name()}'."
+                "Bot will continue, but the actions events are lost. "
+                "Please check the logs of your action server for "
+                "more information."
+            )
+            events = []
+
+        self._log_action_on_tracker(tracker, action, events, prediction)
+
+        if any(isinstance(e, UserUttered) for e in events):
+            processor_log.debug(
+                f"A `UserUttered` event was returned by executing "
+                f"action '{action.name()}'. This will run the default action "
+                f"'{ACTION_EXTRACT_SLOTS}'."
+            )
+            tracker = await self.run_action_extract_slots(output_channel, tracker)
+
+        if action.name() != ACTION_LISTEN_NAME and not action.name().startswith(UTTER_PREFIX):
+            self._log_slots(tracker)
+
+        await self.execute_side_effects(events, tracker, output_channel)
+
+        return self.should_predict_another_action(action.name())
+
+    MessageProcessor._run_action = _run_action  # type: ignore[method-assign]
 
 
 def install_quiet_rule_state_log() -> None:
@@ -702,6 +827,7 @@ def main() -> None:
     install_tracker_states_cache()
     install_applied_events_cache()
     install_rule_lookup_cutoff()
+    install_action_run_without_copy()
     install_quiet_rule_state_log()
     install_sequential_graph_runner()
     from rasa.__main__ import main as rasa_main

@@ -50,7 +50,13 @@ class FakeTwilio:
         self.sent: list[dict[str, object]] = []  # the messages the fake accepted (201)
         self._sent_to: dict[str, list[dict[str, object]]] = {}  # the same, by recipient ("whatsapp:+55…")
         self._script: deque[Scripted] = deque()
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        # Waiters for any message (wait_for_sent) and waiters per recipient (wait_for_sent_to), on
+        # one lock: a send wakes only its own recipient's waiters, not every simulated debtor of a
+        # load test (with one shared condition, each send woke all twenty, ~20 % of bench/load.py's
+        # CPU).
+        self._changed = threading.Condition(self._lock)
+        self._changed_to: dict[str, threading.Condition] = {}
         # Media of inbound messages, by path: (content type, bytes); fetched with basic auth.
         self.media: dict[str, tuple[str, bytes]] = {}
         self.media_fetches: list[tuple[str, str]] = []  # (path, account sid of the basic auth)
@@ -163,6 +169,9 @@ class FakeTwilio:
                 self.sent.append(record)
                 self._sent_to.setdefault(str(body["to"]), []).append(record)
                 self._changed.notify_all()
+                waiting = self._changed_to.get(str(body["to"]))
+                if waiting is not None:
+                    waiting.notify_all()
                 return 201, body
             self._changed.notify_all()
             return scripted.status, scripted.body
@@ -180,8 +189,9 @@ class FakeTwilio:
     def wait_for_sent_to(self, phone: str, count: int, timeout_s: float = 20.0) -> list[dict[str, object]]:
         """Blocks until ``count`` messages to ``phone`` were accepted; returns them (maybe fewer)."""
         key = f"whatsapp:{phone}"
-        with self._changed:
-            self._changed.wait_for(lambda: len(self._sent_to.get(key, [])) >= count, timeout=timeout_s)
+        with self._lock:
+            changed = self._changed_to.setdefault(key, threading.Condition(self._lock))
+            changed.wait_for(lambda: len(self._sent_to.get(key, [])) >= count, timeout=timeout_s)
             return list(self._sent_to.get(key, []))
 
     def bodies_to(self, phone: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -240,7 +241,7 @@ def test_heap_is_frozen_once_the_model_is_loaded() -> None:
         gc.set_threshold(*thresholds)
 
 
-def test_rule_matching_cutoff_finds_the_same_rules_as_rasa() -> None:
+def test_compiled_rule_matching_finds_the_same_rules_as_rasa() -> None:
     """Random rule lookups and conversation histories: the patched ``_get_possible_keys`` returns
     exactly Rasa's set (rules of every length, empty histories, histories shorter and longer than
     the rules, conversation starts)."""
@@ -261,6 +262,10 @@ def test_rule_matching_cutoff_finds_the_same_rules_as_rasa() -> None:
             out["prev_action"] = {"action_name": action}
         if rng.random() < 0.6:
             out["user"] = {"intent": rng.choice(intents)}
+            if rng.random() < 0.4:
+                # A list in a rule key (json gives tuples back as lists), a tuple in a history.
+                chosen = rng.choice([["date"], ["date", "option"], ["option"]])
+                out["user"]["entities"] = chosen if rule else tuple(chosen)
         if rng.random() < 0.5:
             out["slots"] = {
                 "negotiation_stage": rng.choice(stages)
@@ -456,3 +461,83 @@ def test_applied_events_continue_as_rasa_walks_them() -> None:
         assert other.applied_events() == expected[5]
     finally:
         DialogueStateTracker.applied_events = original  # type: ignore[method-assign]
+
+
+def test_read_only_actions_run_on_the_tracker_and_leave_it_as_rasas_copy_would() -> None:
+    """A response or a custom action predicted without events gets the tracker itself (no
+    replay), and the tracker ends with the same events as under Rasa's method; with prediction
+    events, or another kind of action, the action still gets a copy with those events, and a
+    rejection still drops them."""
+    from rasa.core.actions.action import ActionBotResponse, ActionExecutionRejection, RemoteAction
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.policies.policy import PolicyPrediction
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    original = MessageProcessor._run_action
+    given: list[DialogueStateTracker] = []
+
+    class Nlg:
+        async def generate(self, utter_action: str, tracker: DialogueStateTracker, *_: Any, **__: Any) -> Any:
+            given.append(tracker)
+            return {"text": f"{utter_action} for {tracker.get_slot('cnpj_root')}"}
+
+    async def remote_run(action: Any, tracker: DialogueStateTracker) -> Any:
+        given.append(tracker)
+        if tracker.get_slot("cnpj_root") == "reject":
+            raise ActionExecutionRejection(action.name())
+        return [SlotSet("negotiation_stage", "offered")]
+
+    def remote(name: str) -> RemoteAction:
+        """A RemoteAction whose call to the action server is replaced on the instance."""
+        action = RemoteAction(name, None)
+        action.run = lambda _channel, _nlg, tracker, _domain: remote_run(action, tracker)  # type: ignore[method-assign]
+        return action
+
+    class Subclassed(RemoteAction):  # a kind of action not known to only read the tracker
+        async def run(self, output_channel: Any, nlg: Any, tracker: DialogueStateTracker, domain: Any) -> Any:
+            return await remote_run(self, tracker)
+
+    def fresh() -> DialogueStateTracker:
+        return DialogueStateTracker.from_events(
+            "t", [UserUttered("oi", {"name": "greet", "confidence": 1.0})], domain.slots
+        )
+
+    def events(tracker: DialogueStateTracker) -> list[dict[str, Any]]:
+        return [{k: v for k, v in e.as_dict().items() if k != "timestamp"} for e in tracker.events]
+
+    async def run_all(run: Any) -> tuple[list[list[dict[str, Any]]], list[bool]]:
+        processor = MessageProcessor.__new__(MessageProcessor)
+        processor.domain = domain
+        cases = [
+            (ActionBotResponse("utter_greet"), []),
+            (ActionBotResponse("utter_greet"), [SlotSet("cnpj_root", "12345678")]),
+            (remote("action_make_offer"), []),
+            (remote("action_make_offer"), [SlotSet("cnpj_root", "reject")]),
+            (Subclassed("action_make_offer", None), []),
+        ]
+        out, same = [], []
+        for action, prediction_events in cases:
+            tracker = fresh()
+            given.clear()
+            await run(processor, action, tracker, CollectingOutputChannel(), Nlg(),
+                      PolicyPrediction([], "RulePolicy", events=prediction_events))  # fmt: skip
+            out.append(events(tracker))
+            same.append(given[0] is tracker)
+        return out, same
+
+    expected, rasa_same = asyncio.run(run_all(original))
+    _launcher().install_action_run_without_copy()
+    try:
+        got, same = asyncio.run(run_all(MessageProcessor._run_action))
+    finally:
+        MessageProcessor._run_action = original  # type: ignore[method-assign]
+    assert got == expected
+    assert rasa_same == [False] * 5
+    assert same == [True, False, True, False, False]
+    assert any(e.get("event") == "action_execution_rejected" for e in got[3])
+    assert not any(e.get("name") == "cnpj_root" for e in got[3])  # the rejected prediction's event
+    assert any(e.get("text") == "utter_greet for 12345678" for e in got[1])
