@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -116,7 +117,42 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    dialect = engine.dialect
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        ping_if_server_spoke(dialect, dbapi_connection)
+
+    return engine
+
+
+def _server_spoke(fileno: int) -> bool:
+    """Whether the server sent anything on an idle connection (readable without waiting)."""
+    poller = select.poll()
+    poller.register(fileno, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def ping_if_server_spoke(dialect: Any, dbapi_connection: Any) -> None:
+    """A pooled PostgreSQL connection is checked before use, with a round trip only when needed.
+
+    SQLAlchemy's ``pool_pre_ping`` sends a statement on every checkout: about six round trips a
+    chat turn (~2 % of the machine's CPU under bench/load.py). A server that ends a connection
+    (a restart, ``pg_terminate_backend``, an idle timeout) writes its FATAL message and closes
+    the socket, so an idle connection it has ended is readable; one that is not readable was not
+    ended by the server, and is used without a ping. A readable one (ended, or a notice) gets
+    the real ping (SQLAlchemy's own); a dead one is replaced before the caller sees it (the pool
+    takes another connection on ``DisconnectionError``), as with ``pool_pre_ping``.
+    """
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise exc.DisconnectionError("connection closed")
+    if not _server_spoke(dbapi_connection.fileno()):
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as error:
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
