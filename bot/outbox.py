@@ -18,6 +18,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import String, Table, bindparam, case, delete, func, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.base import OutboundChannel, OutboundMessage, SendError
@@ -354,39 +355,62 @@ class Outbox:
         then applies any status callback that arrived before its provider id was recorded."""
         if not outcomes:
             return
-        with self._sessions() as session:
-            # One executemany on the table (the ORM's bulk UPDATE machinery was ~4 % of the
-            # server's CPU for one or two rows a turn).
-            session.connection().execute(
-                _OUTCOME_UPDATE,
-                [
-                    {
-                        "o_id": outcome.message_id,
-                        "o_attempts": outcome.attempts,
-                        "o_error_code": outcome.error_code,
-                        "o_error_message": outcome.error_message,
-                        "o_status": outcome.status,
-                        "o_provider_message_id": outcome.provider_message_id,
-                        "o_sent_at": outcome.sent_at,
-                    }
-                    for outcome in outcomes
-                ],
-            )
-            if on_recorded is not None:
-                on_recorded(session)
-            session.commit()
-            provider_ids = [o.provider_message_id for o in outcomes if o.provider_message_id is not None]
-            if not provider_ids:
-                return
-            early = set(
-                session.scalars(
-                    select(EarlyStatus.provider_message_id).where(
-                        EarlyStatus.provider_message_id.in_(provider_ids)
-                    )
-                )
-            )
+        engine = self._sessions.kw.get("bind")
+        if not isinstance(engine, Engine):
+            with self._sessions() as session:
+                self._record_on(session, outcomes, on_recorded)
+            return
+        # One connection for both steps: the look for early statuses, after the commit, is one
+        # statement outside any transaction (no checkout, BEGIN or ROLLBACK of its own).
+        with engine.connect() as connection, self._sessions(bind=connection) as session:
+            self._record_on(session, outcomes, on_recorded, connection)
+
+    def _record_on(
+        self,
+        session: Session,
+        outcomes: Sequence[_Outcome],
+        on_recorded: OnRecorded | None,
+        connection: Connection | None = None,
+    ) -> None:
+        # One executemany on the table (the ORM's bulk UPDATE machinery was ~4 % of the
+        # server's CPU for one or two rows a turn).
+        session.connection().execute(
+            _OUTCOME_UPDATE,
+            [
+                {
+                    "o_id": outcome.message_id,
+                    "o_attempts": outcome.attempts,
+                    "o_error_code": outcome.error_code,
+                    "o_error_message": outcome.error_message,
+                    "o_status": outcome.status,
+                    "o_provider_message_id": outcome.provider_message_id,
+                    "o_sent_at": outcome.sent_at,
+                }
+                for outcome in outcomes
+            ],
+        )
+        if on_recorded is not None:
+            on_recorded(session)
+        session.commit()
+        provider_ids = [o.provider_message_id for o in outcomes if o.provider_message_id is not None]
+        if not provider_ids:
+            return
+        # Committed first, then looked: a callback that stored an early status after this look
+        # finds our committed provider id itself (record_status looks again after its commit).
+        look = select(EarlyStatus.provider_message_id).where(
+            EarlyStatus.provider_message_id.in_(provider_ids)
+        )
+        if connection is not None:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            early = set(connection.scalars(look))
+        else:
+            early = set(session.scalars(look))
+        if not early:
+            return
+        # Rare: applied in a transaction of their own (the connection above is in autocommit).
+        with self._sessions() as applying:
             for outcome in outcomes:
                 if outcome.provider_message_id in early:
-                    row = session.get(Message, outcome.message_id)
+                    row = applying.get(Message, outcome.message_id)
                     assert row is not None
-                    apply_early_statuses(session, row)
+                    apply_early_statuses(applying, row)
