@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -99,15 +100,27 @@ NOT_REACHED = (httpx.ConnectError, httpx.ConnectTimeout)
 DOWN_FOR_S = 5.0
 
 
+# How many more turns in flight a conversation's last instance may have than the least busy one
+# and still get the conversation's next turn. Rasa keeps a conversation's tracker in memory
+# between turns (scripts/rasa_run.py): a turn on the instance that ran the last one skips loading
+# and replaying it, which a turn sent elsewhere pays (two pairs under bench/load.py: ~4 ms of
+# Rasa's CPU a turn with turns by load alone).
+STICKY_SLACK = 2
+# Conversations whose last instance is remembered (the oldest forgotten first).
+REMEMBERED = 10_000
+
+
 class RasaRestEngine:
     """Talks to ``rasa run`` through its REST channel (``/webhooks/rest/webhook``).
 
     Given several instances (``rasa run`` processes sharing the tracker store and Redis lock
-    store), each turn goes to the one with the fewest turns in flight from this process (a
-    conversation's turns never overlap: the gateway runs them one at a time, and Rasa's lock store
-    guards the tracker), and to the next when that one cannot be reached. Rasa keeps nothing of a
-    conversation between turns that the tracker store does not hold, so any instance will do;
-    by load, a few busy conversations cannot pile up on one instance as a hash would let them."""
+    store), each turn goes to the instance that ran the conversation's last turn, unless that one
+    has more than ``STICKY_SLACK`` turns in flight above the least busy (then to the least busy),
+    and to the next when that one cannot be reached. A conversation's turns never overlap (the
+    gateway runs them one at a time, and Rasa's lock store guards the tracker). Any instance will
+    do: Rasa keeps nothing of a conversation that the tracker store does not hold (the tracker it
+    keeps in memory is checked against the store first); staying on one saves reloading it, and
+    the slack keeps a few busy conversations from piling up on one instance as a hash would."""
 
     def __init__(
         self, base_urls: str | Sequence[str], timeout_s: float = 30.0, auth_token: str | None = None
@@ -118,19 +131,40 @@ class RasaRestEngine:
         self._clients = [httpx.Client(base_url=url, timeout=timeout_s) for url in urls]
         self._in_flight = [0] * len(urls)
         self._down_until = [0.0] * len(urls)  # refused a connection: tried last until then
+        self._last: OrderedDict[str, int] = OrderedDict()  # conversation -> instance of its last turn
         self._guard = threading.Lock()
         # Rasa's HTTP API (/status, trackers) needs the token when `rasa run --auth-token` is set.
         self._auth = {"token": auth_token} if auth_token else {}
+
+    def _order(self, sender: str) -> list[int]:
+        """The instances to try, best first (called under the guard)."""
+        hashed = instance_order(sender, len(self._clients))
+        if len(hashed) == 1:
+            return hashed
+        now = time.monotonic()
+        last = self._last.get(sender)
+        return sorted(
+            hashed,
+            key=lambda i: (
+                self._down_until[i] > now,
+                self._in_flight[i] - (STICKY_SLACK if i == last else 0),
+                i != last,
+                hashed.index(i),
+            ),
+        )
+
+    def _remember(self, sender: str, index: int) -> None:
+        """The instance that ran the conversation's turn (called under the guard)."""
+        self._last[sender] = index
+        self._last.move_to_end(sender)
+        if len(self._last) > REMEMBERED:
+            self._last.popitem(last=False)
 
     def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         body = {"sender": sender, "message": text, "metadata": metadata}
         unreached: Exception | None = None
         with self._guard:
-            now = time.monotonic()
-            order = sorted(
-                instance_order(sender, len(self._clients)),
-                key=lambda i: (self._down_until[i] > now, self._in_flight[i]),
-            )
+            order = self._order(sender)
         for index in order:
             with self._guard:
                 self._in_flight[index] += 1
@@ -150,6 +184,7 @@ class RasaRestEngine:
                     self._in_flight[index] -= 1
             with self._guard:
                 self._down_until[index] = 0.0
+                self._remember(sender, index)
             failed = turn_failure(data)
             if failed:
                 raise DialogueUnavailable(failed)

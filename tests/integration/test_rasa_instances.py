@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.dialogue import DialogueUnavailable, RasaRestEngine, instance_order
+from bot.dialogue import STICKY_SLACK, DialogueUnavailable, RasaRestEngine, instance_order
 from server.services.tracker_sync import RasaTrackerSync, Resume, TrackerSyncError
 from server.settings import Settings
 from tests.json_http import JsonServer
@@ -79,6 +79,32 @@ def test_concurrent_turns_spread_over_the_instances_by_load() -> None:
         b.stop()
     assert sorted(replies) == ["a: oi"] * 3 + ["b: oi"] * 3
     assert len(a.received) + len(b.received) == 6  # every turn sent exactly once
+
+
+def test_a_conversation_keeps_its_last_instance_while_it_is_at_most_the_slack_busier(
+    pair: tuple[FakeRasa, FakeRasa],
+) -> None:
+    """A conversation's next turn goes where its last one ran (Rasa kept its tracker there) while
+    that instance has at most STICKY_SLACK more turns in flight than the other; beyond, by load.
+    Turns in flight are other conversations' turns, counted as the engine counts them."""
+    a, b = pair
+    engine = RasaRestEngine([a.url, b.url])
+    sender = next(f"c{i}" for i in range(50) if instance_order(f"c{i}", 2)[0] == 1)  # hash: b
+    try:
+        engine._in_flight[1] += 1  # b busier: the first turn goes to a
+        assert engine.send(sender, "t0", {})[0].text == "a: t0"
+        engine._in_flight[1] -= 1
+        for busy in range(1, STICKY_SLACK + 1):
+            engine._in_flight[0] += busy
+            assert engine.send(sender, f"t{busy}", {})[0].text == f"a: t{busy}"  # kept on a
+            engine._in_flight[0] -= busy
+        engine._in_flight[0] += STICKY_SLACK + 1
+        assert engine.send(sender, "longe", {})[0].text == "b: longe"  # a too busy: moved to b
+        engine._in_flight[0] -= STICKY_SLACK + 1
+        assert engine.send(sender, "depois", {})[0].text == "b: depois"  # and kept there
+        assert engine._in_flight == [0, 0]
+    finally:
+        engine.close()
 
 
 def test_a_quiet_conversation_stays_on_one_instance(pair: tuple[FakeRasa, FakeRasa]) -> None:
