@@ -58,3 +58,34 @@ def test_no_proxy_exempts_the_api_host(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     _send(api)
     assert len(api.calls) == 1 and proxy.calls == []
+
+
+def test_the_form_is_what_twilios_requests_client_sends(fakes: tuple[FakeTwilio, FakeTwilio]) -> None:
+    """Lists as repeated fields, unset values left out, basic auth with the account's SID."""
+    api, _proxy = fakes
+    client = twilio_client(ACCOUNT_SID, AUTH_TOKEN, api.url)
+    client.messages.create(
+        from_="whatsapp:+15550001111",
+        to="whatsapp:+5531991234567",
+        body="Olá, ação & preço = R$ 10",
+        media_url=["https://x.test/a.pdf", "https://x.test/b.png?s=1&t=2"],
+    )
+    (call,) = api.calls
+    assert call.account_sid == ACCOUNT_SID
+    assert call.form["Body"] == ["Olá, ação & preço = R$ 10"]
+    assert call.form["MediaUrl"] == ["https://x.test/a.pdf", "https://x.test/b.png?s=1&t=2"]
+    assert "StatusCallback" not in call.form
+
+
+def test_a_ca_bundle_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import certifi
+
+    from bot.channels.whatsapp import TwilioApiHttpClient
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert TwilioApiHttpClient()._http.connection_pool_kw["ca_certs"] == certifi.where()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company.pem")
+    assert TwilioApiHttpClient()._http.connection_pool_kw["ca_certs"] == "/etc/ssl/company.pem"
+    with pytest.raises(ValueError):
+        TwilioApiHttpClient().request("GET", "https://api.twilio.com/x", timeout=0)
