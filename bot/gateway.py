@@ -205,25 +205,21 @@ class Gateway:
     # -- step 1 ---------------------------------------------------------------------------
 
     def accept(self, inbound: Inbound) -> Accepted:
-        key = f"intake:{inbound.channel.value}:{inbound.address}"
-        # The webhook waits for this short insert: on SQLite it goes before the turns' writes.
-        # A provider's retry of a stored message id is caught by the unique index on the insert
-        # (rolled back below), not looked up first: one statement less on every webhook.
-        with self._locks.hold(key), write_priority(), self._sessions() as session:
-            conversation = self._conversation(session, inbound.channel, inbound.address)
-            public_id = conversation.public_id
-            conversation.last_inbound_at = self._clock.now()
-            # Read and written under the intake lock; a retry's rollback below undoes it too.
-            conversation.inbound_count = (conversation.inbound_count or 0) + 1
+        # The webhook waits for this short transaction: on SQLite it goes before the turns'
+        # writes. The intake's UPDATE orders the messages of one address (repo.intake). A
+        # provider's retry of a stored message id is caught by the unique index on the insert
+        # (rolled back below, number included), not looked up first.
+        with write_priority(), self._sessions() as session:
+            intake = repo.intake(session, inbound.channel, inbound.address, self._clock.now())
             try:
                 message = repo.add_message(
                     session,
-                    conversation,
+                    intake.conversation_id,
                     direction=Direction.INBOUND,
                     author=Author.CONTACT,
                     text=inbound.text,
                     payload=inbound_payload(inbound),
-                    ordinal=conversation.inbound_count,
+                    ordinal=intake.ordinal,
                     provider_message_id=inbound.provider_message_id,
                     media=list(inbound.media) or None,
                     processing=Processing.PENDING,
@@ -232,30 +228,8 @@ class Gateway:
             except IntegrityError:
                 # The provider's retry of a message stored before (by this or another process).
                 session.rollback()
-                return Accepted(public_id, None, duplicate=True)
-            return Accepted(public_id, message.id)
-
-    def _conversation(self, session: Session, channel: Channel, address: str) -> Conversation:
-        """The address's conversation, created on its first message. Called first in its
-        transaction: when another writer (a reminder, another server) created it a moment ago,
-        the rollback loses nothing and the row is read again."""
-        conversation = repo.conversation_by_address(session, channel, address)
-        if conversation is not None:
-            return conversation
-        try:
-            return self._create_conversation(session, channel, address)
-        except IntegrityError:
-            session.rollback()
-            conversation = repo.conversation_by_address(session, channel, address)
-            if conversation is None:
-                raise
-            return conversation
-
-    def _create_conversation(self, session: Session, channel: Channel, address: str) -> Conversation:
-        conversation = Conversation(channel=channel, address=address)
-        session.add(conversation)
-        session.flush()
-        return conversation
+                return Accepted(intake.public_id, None, duplicate=True)
+            return Accepted(intake.public_id, message.id)
 
     # -- step 2 ---------------------------------------------------------------------------
 

@@ -23,8 +23,9 @@ from bot.channels.telegram import REQUEST_CONTACT_PAYLOAD
 from bot.dialogue import BotReply, Button
 from bot.gateway import Accepted, Inbound, InboundKind
 from bot.locks import ConversationLocks
+from server.clock import Clock
 from server.db import repositories as repo
-from server.db.models import Author, Channel, Conversation, Direction
+from server.db.models import Author, Channel, Direction
 from server.services.telegram_link import LinkOutcome, is_linked, link_contact
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,14 @@ class TelegramUpdates:
         outbox: Delivery,
         locks: ConversationLocks,
         creditor_name: str,
+        clock: Clock,
     ) -> None:
         self._sessions = session_factory
         self._gateway = gateway
         self._outbox = outbox
         self._locks = locks
         self._creditor_name = creditor_name
+        self._clock = clock
 
     def handle(self, update: Update) -> None:
         user: User | None
@@ -152,31 +155,26 @@ class TelegramUpdates:
         return BotReply(text, [Button(texts.TELEGRAM_SHARE_PHONE_BUTTON, REQUEST_CONTACT_PAYLOAD)])
 
     def _record(self, address: str, key: str, text: str, kind: str) -> tuple[str, int] | None:
-        """Store an inbound message the dialogue does not see (the gateway's intake lock keeps ids
-        in arrival order); None when this update was handled already."""
-        with self._locks.hold(f"intake:{Channel.TELEGRAM.value}:{address}"), self._sessions() as session:
-            conversation = repo.conversation_by_address(session, Channel.TELEGRAM, address)
-            if conversation is None:
-                conversation = Conversation(channel=Channel.TELEGRAM, address=address)
-                session.add(conversation)
-                session.flush()
-            conversation.inbound_count = (conversation.inbound_count or 0) + 1  # as the gateway's intake
+        """Store an inbound message the dialogue does not see (numbered as the gateway's intake
+        numbers them, in the same order); None when this update was handled already."""
+        with self._sessions() as session:
+            intake = repo.intake(session, Channel.TELEGRAM, address, self._clock.now())
             try:
                 message = repo.add_message(
                     session,
-                    conversation,
+                    intake.conversation_id,
                     direction=Direction.INBOUND,
                     author=Author.CONTACT,
                     text=text,
                     payload={"kind": kind},
-                    ordinal=conversation.inbound_count,
+                    ordinal=intake.ordinal,
                     provider_message_id=key,
                 )
                 session.commit()
             except IntegrityError:
                 session.rollback()
                 return None
-            return conversation.public_id, message.id
+            return intake.public_id, message.id
 
     def _intercepted(self, address: str, key: str, text: str) -> None:
         recorded = self._record(address, key, text, "text")

@@ -24,6 +24,7 @@ def _updates(container: Container) -> TelegramUpdates:
         container.outbox,
         container.locks,
         container.settings.creditor_trade_name,
+        container.clock,
     )
 
 

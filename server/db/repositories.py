@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from server.db.models import (
@@ -34,6 +36,48 @@ def conversation_by_address(session: Session, channel: Channel, address: str) ->
     )
 
 
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+# A message from the address: its number in the conversation and the time it came, in one
+# UPDATE … RETURNING (``updated_at`` by the column's onupdate).
+_INTAKE = (
+    update(_CONVERSATIONS)
+    .where(
+        _CONVERSATIONS.c.channel == bindparam("i_channel"), _CONVERSATIONS.c.address == bindparam("i_address")
+    )
+    .values(
+        last_inbound_at=bindparam("i_now", type_=_CONVERSATIONS.c.last_inbound_at.type),
+        inbound_count=func.coalesce(_CONVERSATIONS.c.inbound_count, 0) + 1,
+    )
+    .returning(_CONVERSATIONS.c.id, _CONVERSATIONS.c.public_id, _CONVERSATIONS.c.inbound_count)
+)
+
+
+class Intake(NamedTuple):
+    conversation_id: int
+    public_id: str
+    ordinal: int  # the new message's number among the sender's messages (``Message.ordinal``)
+
+
+def intake(session: Session, channel: Channel, address: str, now: datetime) -> Intake:
+    """An inbound message's place: the address's conversation (created on its first message),
+    its inbound count raised by one and its ``last_inbound_at`` set, as one statement. Its row
+    lock (PostgreSQL) or the write lock (SQLite) is held until the caller commits, so two
+    messages of one address are numbered, and get their ids, one after the other, whichever
+    process took them. Called first in its transaction: when another writer created the
+    conversation a moment ago, the rollback loses nothing and the update runs again."""
+    params = {"i_channel": channel, "i_address": address, "i_now": now}
+    row = session.connection().execute(_INTAKE, params).first()
+    if row is None:
+        try:
+            session.add(Conversation(channel=channel, address=address))
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+        row = session.connection().execute(_INTAKE, params).first()
+        assert row is not None
+    return Intake(int(row[0]), str(row[1]), int(row[2]))
+
+
 def conversation_by_public_id(
     session: Session, public_id: str, *, for_update: bool = False
 ) -> Conversation | None:
@@ -54,7 +98,7 @@ def open_invoices(session: Session, debtor_id: int) -> Sequence[Invoice]:
 
 def add_message(
     session: Session,
-    conversation: Conversation,
+    conversation: Conversation | int,
     *,
     direction: Direction,
     author: Author,
@@ -65,9 +109,10 @@ def add_message(
     reply_to_id: int | None = None,
     **columns: Any,
 ) -> Message:
-    """Inserts a message; every column is set before the INSERT (no UPDATE right after)."""
+    """Inserts a message in the conversation (or the conversation with that id); every column is
+    set before the INSERT (no UPDATE right after)."""
     message = Message(
-        conversation_id=conversation.id,
+        conversation_id=conversation if isinstance(conversation, int) else conversation.id,
         direction=direction,
         author=author,
         text=text,
