@@ -22,7 +22,7 @@ def accept(factory: sessionmaker[Session], text: str, start: threading.Barrier) 
     start.wait()
     with factory() as session:
         intake = repo.intake(session, Channel.WHATSAPP, ADDRESS, NOW)
-        message = repo.add_message(
+        repo.add_message(
             session, intake.conversation_id, direction=Direction.INBOUND, author=Author.CONTACT,
             text=text, ordinal=intake.ordinal,
         )  # fmt: skip
