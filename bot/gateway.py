@@ -58,7 +58,7 @@ from server.domain.conversation_state import check_transition
 from server.domain.working_hours import WorkingHours, describe_hours, describe_opening
 from server.services.app_settings import working_hours
 from server.services.handoffs import request_handoff
-from server.services.identity import candidate_contacts
+from server.services.identity import sender_wrote
 
 log = logging.getLogger(__name__)
 
@@ -381,10 +381,7 @@ class Gateway:
         ran = _Ran(message_id)
         first: list[BotReply] = []  # the gateway's own answers (media, waiting), author SYSTEM
         dialogue_text: str | None = None
-        contacts = candidate_contacts(session, conversation, with_debtor=False)
-        for contact in [conversation.contact, *contacts]:
-            if contact is not None:
-                contact.last_inbound_at = conversation.last_inbound_at
+        known_sender = sender_wrote(session, conversation, conversation.last_inbound_at)
         info = dict(message.payload or {})
         kind = InboundKind(info.get("kind", InboundKind.TEXT))
         if conversation.state == ConversationState.WITH_HUMAN:
@@ -424,7 +421,7 @@ class Gateway:
             first.append(BotReply(texts.UNSUPPORTED_CONTENT))
         metadata = {
             "channel": conversation.channel.value,
-            "known_sender": bool(contacts),
+            "known_sender": known_sender,
             **(info.get("metadata") or {}),
             "negocia_message_id": message_id,
         }

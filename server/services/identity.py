@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from server.db import repositories as repo
@@ -70,6 +71,31 @@ def candidate_contacts(
     except InvalidPhone:
         return []
     return repo.contacts_by_phone_key(session, key, with_debtor=with_debtor)
+
+
+def sender_wrote(session: Session, conversation: Conversation, when: datetime | None) -> bool:
+    """Records that the conversation's sender wrote at ``when`` on the contacts they may be (those
+    of ``candidate_contacts``) and on the conversation's verified contact, in one UPDATE; True when
+    the sender is one of the candidates (a known phone or Telegram user). The gateway's turn did
+    this with a read of the contacts and an ORM write (~3 % of the server's CPU)."""
+    contacts = cast(Table, Contact.__table__)
+    candidate: ColumnElement[bool] | None = None
+    if conversation.channel == Channel.TELEGRAM:
+        with contextlib.suppress(ValueError):
+            candidate = contacts.c.telegram_user_id == int(conversation.address)
+    else:
+        with contextlib.suppress(InvalidPhone):
+            candidate = contacts.c.phone_key == match_key(conversation.address)
+    verified = contacts.c.id == conversation.contact_id if conversation.contact_id is not None else None
+    matches = [c for c in (candidate, verified) if c is not None]
+    if not matches:
+        return False
+    stmt = update(contacts).where(or_(*matches)).values(last_inbound_at=when)
+    if candidate is None:
+        session.connection().execute(stmt)
+        return False
+    rows = session.connection().execute(stmt.returning(candidate.label("candidate"))).all()
+    return any(row.candidate for row in rows)
 
 
 def same_sender_conversations(session: Session, conversation: Conversation) -> list[Conversation]:
