@@ -140,6 +140,7 @@ def install_turn_guard() -> None:
 _STORED = "_negocia_stored_events"
 # Trackers kept between turns, per tracker store (see _TrackerCache).
 _CACHE = "_negocia_tracker_cache"
+_AUTOCOMMIT = "_negocia_autocommit_engine"
 
 
 class _TrackerCache:
@@ -224,18 +225,37 @@ def install_sql_tracker_store_offload() -> None:
     def cache(store: SQLTrackerStore) -> _TrackerCache:
         return store.__dict__.setdefault(_CACHE, _TrackerCache())  # type: ignore[no-any-return]
 
+    def newest_event_id(self: SQLTrackerStore, sender_id: str) -> int | None:
+        """The id of the conversation's newest stored event: one statement on a connection in
+        autocommit (no transaction around a single read: BEGIN and ROLLBACK were two of the three
+        round trips of a turn whose tracker was kept). The connections come from a small engine
+        of their own that is always in autocommit (switching a pooled connection there and back
+        costs a statement on psycopg2)."""
+        table = self.SQLEvent.__table__
+        autocommit = self.__dict__.get(_AUTOCOMMIT)
+        if autocommit is None:
+            from rasa.core.tracker_store import create_engine_kwargs
+
+            url = self.engine.url
+            autocommit = self.__dict__[_AUTOCOMMIT] = (
+                sa.create_engine(url, isolation_level="AUTOCOMMIT", **create_engine_kwargs(url))
+                if self.engine.dialect.name == "postgresql"
+                else self.engine  # SQLite: a SELECT opens no transaction anyway (and ":memory:" is per engine)
+            )
+        with autocommit.connect() as connection:
+            value = connection.execute(
+                sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
+            ).scalar()
+        return None if value is None else int(value)
+
     def retrieve_sync(self: SQLTrackerStore, sender_id: str, all_sessions: bool) -> Any:
         newest_id = None
+        if not all_sessions:
+            newest_id = newest_event_id(self, sender_id)
+            kept = cache(self).fresh(sender_id, newest_id)
+            if kept is not None:
+                return kept
         with self.session_scope() as session:
-            if not all_sessions:
-                newest_id = (
-                    session.query(sa.func.max(self.SQLEvent.id))
-                    .filter(self.SQLEvent.sender_id == sender_id)
-                    .scalar()
-                )
-                kept = cache(self).fresh(sender_id, newest_id)
-                if kept is not None:
-                    return kept
             query = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions)
             # The one column needed, as plain rows: building an ORM object per event was ~7 % of
             # Rasa's CPU under bench/load.py.
