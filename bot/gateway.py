@@ -2,8 +2,8 @@
 
 Two steps, so webhooks can acknowledge at once and turns still run one at a time per sender:
 
-1. ``accept`` commits the inbound message as ``pending`` (under a short per-address intake lock,
-   so ids follow arrival order). Nothing a debtor writes is lost, even when Rasa is down, and a
+1. ``accept`` commits the inbound message as ``pending``, numbered by the intake's UPDATE of its
+   conversation (whose lock orders one address's messages, so ids follow their numbers). Nothing a debtor writes is lost, even when Rasa is down, and a
    provider's retry of the same message id is recognised here.
 2. ``process_pending`` holds the conversation's turn lock and runs each pending message in id
    order: routed to the bot, or not (a collector holds the conversation), replies delivered
