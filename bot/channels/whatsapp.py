@@ -116,10 +116,10 @@ class TwilioApiHttpClient(HttpClient):
             body=body,
             headers=send_headers,
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=urllib3.Retry(
-                total=0, read=False, redirect=10 if allow_redirects else 0, raise_on_redirect=False
-            ),
-            redirect=allow_redirects,
+            # No retries (the outbox retries a send); redirects followed only when asked, as requests.
+            retries=urllib3.Retry(total=None, connect=0, read=False, status=0, other=0, redirect=30)
+            if allow_redirects
+            else False,
         )
         self.log_response(response.status, response)  # type: ignore[arg-type]
         text = response.data.decode(_charset(response.headers.get("Content-Type")), errors="replace")

@@ -89,3 +89,39 @@ def test_a_ca_bundle_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatc
     assert TwilioApiHttpClient()._http.connection_pool_kw["ca_certs"] == "/etc/ssl/company.pem"
     with pytest.raises(ValueError):
         TwilioApiHttpClient().request("GET", "https://api.twilio.com/x", timeout=0)
+
+
+def test_redirects_are_followed_only_when_asked() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bot.channels.whatsapp import TwilioApiHttpClient
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/old":
+                self.send_response(301)
+                self.send_header("Location", "/new")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = b'{"moved": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = TwilioApiHttpClient(f"http://127.0.0.1:{server.server_port}")
+        stay = client.request("GET", "https://api.twilio.com/old")
+        follow = client.request("GET", "https://api.twilio.com/old", allow_redirects=True)
+    finally:
+        server.shutdown()
+    assert stay.status_code == 301
+    assert (follow.status_code, follow.text) == (200, '{"moved": true}')
