@@ -72,7 +72,10 @@ _MESSAGES = cast(Table, Message.__table__)
 # A turn's inbound message marked processed (``updated_at`` set by the column's onupdate), and
 # whether another message of its conversation waits (the index on conversation and processing).
 _MARK_PROCESSED = (
-    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("m_id")).values(processing=Processing.PROCESSED)
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("m_id"))
+    .values(processing=Processing.PROCESSED)
+    .returning(_MESSAGES.c.conversation_id)
 )
 _ANOTHER_PENDING = (
     select(_MESSAGES.c.id)
@@ -267,7 +270,7 @@ class Gateway:
             if turn.more is not None:
                 return 1, turn.more  # marked processed with its replies' outcomes
             try:
-                more = self._finish(conversation_public_id, turn.message_id)
+                more = self._finish(turn.message_id)
             except Exception:
                 log.exception("could not mark message %s processed", turn.message_id)
                 return 0, False  # the database is gone: stop rather than spin
@@ -275,38 +278,18 @@ class Gateway:
             return 1, more
 
     @staticmethod
-    def _pending_query(public_id: str):  # type: ignore[no-untyped-def]
-        """The oldest pending message of the conversation (order is the debtor's order)."""
-        return (
-            select(Message.id, Message.media)
-            .join(Conversation)
-            .where(Conversation.public_id == public_id, Message.processing == Processing.PENDING)
-            .order_by(Message.id)
-            .limit(1)
-        )
-
-    def _mark_processed(self, session: Session, public_id: str, message_id: int) -> bool:
-        """Marks the message processed (in the caller's transaction); True when another one of
-        the conversation is pending."""
-        session.execute(
-            update(Message).where(Message.id == message_id).values(processing=Processing.PROCESSED),
-            execution_options={"synchronize_session": False},  # no Message loaded here
-        )
-        return session.execute(self._pending_query(public_id)).first() is not None
-
-    @staticmethod
-    def _mark_turn_processed(session: Session, conversation_id: int, message_id: int) -> bool:
-        """``_mark_processed`` for a turn that knows its conversation's id, as two Core statements
-        on the transaction's connection (the ORM's bulk UPDATE and SELECT around the same SQL
-        were ~4 % of the server's CPU under bench/load.py)."""
+    def _mark_processed(session: Session, message_id: int) -> bool:
+        """Marks the message processed (in the caller's transaction); True when another message of
+        its conversation is pending. Two Core statements on the transaction's connection (the
+        ORM's bulk UPDATE and SELECT around the same SQL were ~4 % of the server's CPU)."""
         connection = session.connection()
-        connection.execute(_MARK_PROCESSED, {"m_id": message_id})
+        conversation_id = connection.execute(_MARK_PROCESSED, {"m_id": message_id}).scalar_one()
         return connection.execute(_ANOTHER_PENDING, {"c_id": conversation_id}).first() is not None
 
-    def _finish(self, public_id: str, message_id: int) -> bool:
+    def _finish(self, message_id: int) -> bool:
         """Marks the message processed, for a turn that did not with its replies."""
         with self._sessions() as session:
-            more = self._mark_processed(session, public_id, message_id)
+            more = self._mark_processed(session, message_id)
             session.commit()
             return more
 
@@ -465,7 +448,7 @@ class Gateway:
             return ran  # delivered before a crash, which left the message pending
 
         def finish(recording: Session) -> None:
-            ran.more = self._mark_turn_processed(recording, recipient.conversation_id, message_id)
+            ran.more = self._mark_processed(recording, message_id)
 
         self._outbox.deliver(
             public_id,

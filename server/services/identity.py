@@ -52,25 +52,33 @@ class ConversationContext:
     contact_first_name: str | None  # only once verified
 
 
+def _candidate_criterion(conversation: Conversation) -> ColumnElement[bool] | None:
+    """Which contacts the conversation's sender may be: the Telegram user, or the phone's match
+    key (DDD + last 8 digits); None for an address that is neither."""
+    contacts = cast(Table, Contact.__table__)
+    if conversation.channel == Channel.TELEGRAM:
+        try:
+            return contacts.c.telegram_user_id == int(conversation.address)
+        except ValueError:
+            return None
+    try:
+        return contacts.c.phone_key == match_key(conversation.address)
+    except InvalidPhone:
+        return None
+
+
 def candidate_contacts(
     session: Session, conversation: Conversation, *, with_debtor: bool = True
 ) -> Sequence[Contact]:
     """The contacts the conversation's sender may be; ``with_debtor`` loads their debtor and
     creditor too (two more queries; the gateway, which only counts them, does without)."""
-    if conversation.channel == Channel.TELEGRAM:
-        try:
-            user_id = int(conversation.address)
-        except ValueError:
-            return []
-        stmt = select(Contact).where(Contact.telegram_user_id == user_id)
-        if with_debtor:
-            stmt = stmt.options(selectinload(Contact.debtor).selectinload(Debtor.creditor))
-        return session.scalars(stmt).all()
-    try:
-        key = match_key(conversation.address)
-    except InvalidPhone:
+    criterion = _candidate_criterion(conversation)
+    if criterion is None:
         return []
-    return repo.contacts_by_phone_key(session, key, with_debtor=with_debtor)
+    stmt = select(Contact).where(criterion).order_by(Contact.id)
+    if with_debtor:
+        stmt = stmt.options(selectinload(Contact.debtor).selectinload(Debtor.creditor))
+    return session.scalars(stmt).all()
 
 
 def sender_wrote(session: Session, conversation: Conversation, when: datetime | None) -> bool:
@@ -79,13 +87,7 @@ def sender_wrote(session: Session, conversation: Conversation, when: datetime | 
     the sender is one of the candidates (a known phone or Telegram user). The gateway's turn did
     this with a read of the contacts and an ORM write (~3 % of the server's CPU)."""
     contacts = cast(Table, Contact.__table__)
-    candidate: ColumnElement[bool] | None = None
-    if conversation.channel == Channel.TELEGRAM:
-        with contextlib.suppress(ValueError):
-            candidate = contacts.c.telegram_user_id == int(conversation.address)
-    else:
-        with contextlib.suppress(InvalidPhone):
-            candidate = contacts.c.phone_key == match_key(conversation.address)
+    candidate = _candidate_criterion(conversation)
     verified = contacts.c.id == conversation.contact_id if conversation.contact_id is not None else None
     matches = [c for c in (candidate, verified) if c is not None]
     if not matches:

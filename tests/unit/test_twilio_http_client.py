@@ -113,7 +113,7 @@ def test_redirects_are_followed_only_when_asked() -> None:
             self.wfile.write(body)
 
         def log_message(self, *_: object) -> None:
-            pass
+            """No access log on the test's output."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
